@@ -1,0 +1,243 @@
+"""The Assistant facade: builds the pipeline from a project folder and owns its stores."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cxbot.config import CONFIG_FILE, CxbotConfig, load_config
+from cxbot.conversation.events import Event
+from cxbot.conversation.state import ConversationState
+from cxbot.conversation.store import ConcurrentUpdate, SQLiteConversationStore
+from cxbot.deps import TurnDeps
+from cxbot.embeddings import Embedder, SentenceTransformerEmbedder
+from cxbot.errors import ConfigError
+from cxbot.flows.actions import Action, builtin_actions
+from cxbot.flows.actions.calendar import SQLiteCalendar
+from cxbot.flows.engine import FlowEngine
+from cxbot.flows.spec import load_flows, load_intents
+from cxbot.guardrails.base import Guardrail
+from cxbot.guardrails.registry import GuardrailDeps, builtin_guardrails
+from cxbot.handoff.summary import SummaryWriter
+from cxbot.llm import build_chat_model
+from cxbot.nlu.intent import IntentClassifier
+from cxbot.nlu.stage import NLUStage
+from cxbot.pipeline import Pipeline
+from cxbot.profiles.store import SQLiteProfileStore
+from cxbot.prompts import PromptLibrary, PromptTask
+from cxbot.rag.answer import Answerer
+from cxbot.rag.ingest import IngestReport, Ingestor, Manifest, Progress
+from cxbot.rag.retriever import Retriever
+from cxbot.rag.store import ChromaStore, VectorStore
+from cxbot.types import Reply
+
+__all__ = ["Assistant"]
+
+
+class Assistant:
+    """A company's assistant: ``respond`` runs one turn of a conversation.
+
+    Build it with :meth:`from_dir`; every dependency can be injected (embedder, clock,
+    chat model, stores) and none is global. Construction reads and validates the project
+    files but loads no model; :meth:`warm_up` (or the first turn) does.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        config: CxbotConfig,
+        pipeline: Pipeline,
+        *,
+        vector_store: VectorStore,
+        manifest_path: Path,
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.pipeline = pipeline
+        self.deps = pipeline.deps
+        self.vector_store = vector_store
+        self._manifest_path = manifest_path
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._warm = False
+
+    @classmethod
+    def from_dir(
+        cls,
+        path: str | Path = ".",
+        *,
+        embedder: Embedder | None = None,
+        clock: Callable[[], datetime] | None = None,
+        chat_model: Any = None,
+        env: Mapping[str, str] | None = None,
+        actions: Mapping[str, Action] | None = None,
+        vector_store: VectorStore | None = None,
+    ) -> Assistant:
+        """Build the assistant of the project in ``path`` (``cxbot.yaml``, flows, prompts…)."""
+        root = Path(path).resolve()
+        config = load_config(root, env=env)
+        prompts = PromptLibrary(root / "prompts")
+        prompts.validate()
+        all_actions = {**builtin_actions(), **(actions or {})}
+        flows = load_flows(root / "flows", actions=all_actions)
+        intents = load_intents(root / config.nlu.intents_file)
+        storage = root / config.storage.dir
+        if embedder is None:
+            embedder = SentenceTransformerEmbedder(
+                config.embeddings.model,
+                batch_size=config.embeddings.batch_size,
+                cache_size=config.embeddings.cache_size,
+            )
+        if chat_model is None:
+            chat_model = build_chat_model(config.llm, env)
+        profiles = SQLiteProfileStore(
+            storage / "profiles.sqlite", _fixture(root, config.profiles.fixture, "profiles.fixture")
+        )
+        calendar = SQLiteCalendar(
+            storage / "calendar.sqlite", _fixture(root, config.calendar.fixture, "calendar.fixture")
+        )
+        deps = TurnDeps(
+            config=config,
+            embedder=embedder,
+            conversations=SQLiteConversationStore(storage / "conversations.sqlite"),
+            profiles=profiles,
+            calendar=calendar,
+            prompts=prompts,
+            clock=clock or (lambda: datetime.now().astimezone()),
+            chat_model=chat_model,
+        )
+        system_prompt = prompts.render(
+            PromptTask.SYSTEM, company=config.company, assistant_name=config.assistant_name
+        )
+        guard_deps = GuardrailDeps(
+            injection_similarity=config.guardrails.injection_similarity,
+            system_prompt=system_prompt,
+            embed_many=lambda texts: embedder.embed_documents(texts),
+            known_contacts=profiles.all_contacts,
+        )
+        factories = builtin_guardrails()
+        examples: dict[str, tuple[str, ...]] = {i.name: i.examples for i in intents.intents}
+        examples.update({name: spec.examples for name, spec in flows.items()})
+        store = vector_store or ChromaStore(storage / "chroma")
+        field_vectors: dict[str, Any] = {}
+        pipeline = Pipeline(
+            deps,
+            input_guardrails=[factories[n](guard_deps) for n in config.guardrails.input],
+            output_guardrails=[factories[n](guard_deps) for n in config.guardrails.output],
+            nlu=NLUStage(
+                IntentClassifier(
+                    examples,
+                    embedder,
+                    threshold=config.nlu.oos_threshold,
+                    neighbours=config.nlu.neighbours,
+                )
+            ),
+            flows=FlowEngine(flows, all_actions),
+            retriever=Retriever(store, top_k=config.rag.top_k, min_score=config.rag.min_score),
+            answerer=Answerer(
+                embedder,
+                prompts,
+                chat_model=chat_model,
+                max_sentences=config.rag.max_sentences,
+                system_prompt=system_prompt,
+            ),
+            summaries=SummaryWriter(prompts, chat_model),
+            profile_vectors=field_vectors,
+        )
+        return cls(root, config, pipeline, vector_store=store,
+                   manifest_path=storage / "ingest.sqlite")
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Load the model, embed the intent examples and attack set, open the vector store."""
+        if self._warm:
+            return
+        embedder = self.deps.embedder
+        warm = getattr(embedder, "warm_up", None)
+        if callable(warm):
+            warm()
+        self.pipeline.nlu.warm_up()
+        guards: list[Guardrail] = [
+            *self.pipeline.input_guardrails, *self.pipeline.output_guardrails
+        ]
+        for guard in guards:
+            guard.warm_up()
+        descriptions = self.config.profiles.descriptions
+        if descriptions:
+            keys = list(descriptions)
+            vectors = embedder.embed_documents([descriptions[k] for k in keys])
+            self.pipeline.profile_vectors = dict(zip(keys, vectors, strict=True))
+        self._warm = True
+
+    def ingest(self, progress: Progress | None = None) -> IngestReport:
+        """Bring the vector store in line with the knowledge folder (incremental)."""
+        manifest = Manifest(self._manifest_path)
+        try:
+            return Ingestor(
+                self.root / self.config.knowledge.dir,
+                self.vector_store,
+                self.deps.embedder,
+                manifest,
+                chunk_size=self.config.knowledge.chunk_size,
+                chunk_overlap=self.config.knowledge.chunk_overlap,
+            ).run(progress)
+        finally:
+            manifest.close()
+
+    # -- turns ---------------------------------------------------------------------------
+    def _lock(self, conversation_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(conversation_id, threading.Lock())
+
+    def respond(
+        self, conversation_id: str, text: str, *, customer_id: str | None = None
+    ) -> Reply:
+        """Run one turn: the customer's ``text`` in ``conversation_id`` → the assistant's reply.
+
+        Raises :class:`~cxbot.errors.TurnError` for unusable input (nothing is stored).
+        """
+        self.warm_up()
+        with self._lock(conversation_id):
+            for attempt in range(3):
+                try:
+                    return self.pipeline.run(conversation_id, text, customer_id)
+                except ConcurrentUpdate:
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    async def arespond(
+        self, conversation_id: str, text: str, *, customer_id: str | None = None
+    ) -> Reply:
+        """:meth:`respond` without blocking the event loop."""
+        return await asyncio.to_thread(
+            self.respond, conversation_id, text, customer_id=customer_id
+        )
+
+    def state(self, conversation_id: str) -> ConversationState:
+        return self.deps.conversations.load(conversation_id)
+
+    def events(self, conversation_id: str) -> list[Event]:
+        return self.deps.conversations.events(conversation_id)
+
+    def close(self) -> None:
+        for store in (self.deps.conversations, self.deps.profiles, self.deps.calendar):
+            close = getattr(store, "close", None)
+            if callable(close):
+                close()
+
+
+def _fixture(root: Path, value: str | None, key: str) -> Path | None:
+    if value is None:
+        return None
+    path = root / value
+    if not path.is_file():
+        raise ConfigError(
+            f"{key}: file {value!r} not found", file=root / CONFIG_FILE,
+            fix=f"point {key} at an existing file relative to {root}",
+        )
+    return path

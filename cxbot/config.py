@@ -1,0 +1,217 @@
+"""The configuration tree read from ``cxbot.yaml``.
+
+Every field has a description (``cxbot validate`` and the JSON schema show them); unknown
+keys are errors that name the file, the line and the closest valid key. Any leaf can be
+overridden from the environment: ``CXBOT_LLM__BASE_URL`` sets ``llm.base_url``. Secrets
+(the LLM API key) are read only from the environment variable the config names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cxbot._yaml import load_yaml_model, read_yaml
+from cxbot.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILE",
+    "CxbotConfig",
+    "load_config",
+]
+
+CONFIG_FILE = "cxbot.yaml"
+ENV_PREFIX = "CXBOT_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KnowledgeConfig(_Section):
+    dir: str = Field("knowledge", description="Folder of knowledge documents, relative to the project.")
+    chunk_size: int = Field(900, gt=100, description="Target chunk size in characters.")
+    chunk_overlap: int = Field(120, ge=0, description="Characters shared by neighbouring chunks.")
+
+
+class StorageConfig(_Section):
+    dir: str = Field(".cxbot", description="Folder for the embedded stores (Chroma, SQLite).")
+
+
+class EmbeddingConfig(_Section):
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="sentence-transformers model: 'all-MiniLM-L6-v2' (shipped offline) or a local path.",
+    )
+    batch_size: int = Field(64, gt=0, description="Texts embedded per batch at ingest.")
+    cache_size: int = Field(4096, ge=0, description="Query embeddings kept in the LRU cache.")
+
+
+class LLMConfig(_Section):
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = offline.")
+    model: str | None = Field(None, description="Model name sent to the endpoint.")
+    api_key_env: str = Field(
+        "CXBOT_LLM_API_KEY", description="Environment variable that holds the API key."
+    )
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    timeout_s: float = Field(30.0, gt=0, description="Request timeout in seconds.")
+    max_retries: int = Field(2, ge=0, description="Retries on timeouts and 5xx answers.")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url and self.model)
+
+
+class NLUConfig(_Section):
+    intents_file: str = Field(
+        "flows/intents.yaml", description="Example utterances per intent (besides flow intents)."
+    )
+    oos_threshold: float = Field(
+        0.5, ge=0, le=1, description="Below this confidence a message is out of scope."
+    )
+    neighbours: int = Field(3, gt=0, description="Examples averaged per intent when scoring.")
+
+
+class RAGConfig(_Section):
+    top_k: int = Field(4, gt=0, description="Passages retrieved per question.")
+    min_score: float = Field(
+        0.35, ge=0, le=1, description="Below this similarity a passage is not evidence."
+    )
+    max_sentences: int = Field(3, gt=0, description="Sentences in an offline extractive answer.")
+    profile_threshold: float = Field(
+        0.45, ge=0, le=1, description="Similarity a profile field needs to be joined to an answer."
+    )
+
+
+class ProfilesConfig(_Section):
+    fixture: str | None = Field(
+        None, description="JSON file of customers loaded into the SQLite profile store."
+    )
+    allowlist: tuple[str, ...] = Field(
+        ("name", "segment", "preferred_branch", "card_status", "accounts"),
+        description="Profile fields an answer may use.",
+    )
+    descriptions: Mapping[str, str] = Field(
+        default_factory=dict,
+        description="Field → how a customer asks about it; joins the field to matching questions.",
+    )
+    consent_gated: Mapping[str, str] = Field(
+        default_factory=dict,
+        description="Field → consent flag it needs (e.g. offers: marketing).",
+    )
+
+
+class CalendarConfig(_Section):
+    fixture: str | None = Field(None, description="JSON file of branches and advisors.")
+
+
+class GuardrailsConfig(_Section):
+    input: tuple[str, ...] = Field(
+        ("pii", "injection"), description="Input guardrails by name, in order."
+    )
+    output: tuple[str, ...] = Field(
+        ("pii_leak", "prompt_leak"), description="Output guardrails by name, in order."
+    )
+    injection_similarity: float = Field(
+        0.72, ge=0, le=1, description="Similarity to a known attack that blocks a message."
+    )
+
+
+class HandoffConfig(_Section):
+    max_failed_turns: int = Field(
+        2, gt=0, description="Failed turns in a row that hand the conversation to a human."
+    )
+    queue: str = Field("general", description="Queue a handoff is routed to.")
+
+
+class LimitsConfig(_Section):
+    max_message_chars: int = Field(4000, gt=0, description="Longest accepted user message.")
+    history_turns: int = Field(20, gt=0, description="Messages kept in the conversation state.")
+
+
+class CxbotConfig(_Section):
+    """The whole of ``cxbot.yaml``."""
+
+    company: str = Field("Example Co", description="Company the assistant speaks for.")
+    assistant_name: str = Field("Assistant", description="How the assistant names itself.")
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)  # type: ignore[arg-type]
+    storage: StorageConfig = Field(default_factory=StorageConfig)  # type: ignore[arg-type]
+    embeddings: EmbeddingConfig = Field(default_factory=EmbeddingConfig)  # type: ignore[arg-type]
+    llm: LLMConfig = Field(default_factory=LLMConfig)  # type: ignore[arg-type]
+    nlu: NLUConfig = Field(default_factory=NLUConfig)  # type: ignore[arg-type]
+    rag: RAGConfig = Field(default_factory=RAGConfig)  # type: ignore[arg-type]
+    profiles: ProfilesConfig = Field(default_factory=ProfilesConfig)  # type: ignore[arg-type]
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)  # type: ignore[arg-type]
+    guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)  # type: ignore[arg-type]
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig)  # type: ignore[arg-type]
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)  # type: ignore[arg-type]
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str], path: Path) -> None:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__")]
+        node: Any = data
+        for key in keys[:-1]:
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(
+                    f"environment variable {name} sets a key under '{key}', which is not a section",
+                    file=path,
+                )
+            node = child
+        node[keys[-1]] = None if value == "" else value
+
+
+def load_config(root: str | Path, *, env: Mapping[str, str] | None = None) -> CxbotConfig:
+    """Read and validate ``<root>/cxbot.yaml`` with ``CXBOT_…`` environment overrides."""
+    root = Path(root)
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {root.resolve()}",
+            file=path,
+            fix="run `cxbot init DIR` to scaffold a project, or pass the project folder",
+        )
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping of sections", file=path, line=1)
+    _apply_env(data, os.environ if env is None else env, path)
+    config = load_yaml_model(path, CxbotConfig, data=data)
+    _check_references(config, data, path)
+    return config
+
+
+def _check_references(config: CxbotConfig, data: Any, path: Path) -> None:
+    """Names that point elsewhere must exist: guardrails by name."""
+    import difflib
+
+    from cxbot.guardrails.registry import INPUT_GUARDRAILS, OUTPUT_GUARDRAILS
+
+    for stage, names, known in (
+        ("input", config.guardrails.input, INPUT_GUARDRAILS),
+        ("output", config.guardrails.output, OUTPUT_GUARDRAILS),
+    ):
+        for index, name in enumerate(names):
+            if name in known:
+                continue
+            line = None
+            try:
+                line = data["guardrails"][stage].lc.item(index)[0] + 1
+            except (KeyError, AttributeError, TypeError):
+                pass
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(
+                f"guardrails.{stage}: unknown guardrail '{name}'",
+                file=path,
+                line=line,
+                fix=f"{hint}valid {stage} guardrails: {', '.join(known)}",
+            )

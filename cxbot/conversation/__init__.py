@@ -1,0 +1,1 @@
+"""Conversation state: events, the reducer that applies them, and the stores that keep them."""

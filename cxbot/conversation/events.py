@@ -1,0 +1,165 @@
+"""Events: the only way a turn changes conversation state (applied by ``reducer.apply``).
+
+Stages return events; tests compare event lists. Each event is a frozen dataclass with a
+``kind`` literal, so a ``match`` over ``Event`` is exhaustive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+__all__ = [
+    "BotUttered",
+    "ConfirmationRequested",
+    "CustomerIdentified",
+    "Event",
+    "FlowCancelled",
+    "FlowCompleted",
+    "FlowStarted",
+    "GuardrailTriggered",
+    "HandoffRequested",
+    "SlotRejected",
+    "SlotRequested",
+    "SlotSet",
+    "UserUttered",
+    "event_from_dict",
+    "event_to_dict",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UserUttered:
+    """The customer said something (text already PII-redacted)."""
+
+    text: str
+    intent: str | None = None
+    confidence: float = 0.0
+    kind: Literal["user_uttered"] = "user_uttered"
+
+
+@dataclass(frozen=True, slots=True)
+class BotUttered:
+    """The assistant replied; ``failed`` marks a turn that did not help the customer."""
+
+    text: str
+    route: str
+    failed: bool = False
+    kind: Literal["bot_uttered"] = "bot_uttered"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerIdentified:
+    customer_id: str
+    kind: Literal["customer_identified"] = "customer_identified"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStarted:
+    flow: str
+    kind: Literal["flow_started"] = "flow_started"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSet:
+    slot: str
+    value: str | None
+    kind: Literal["slot_set"] = "slot_set"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRequested:
+    slot: str
+    kind: Literal["slot_requested"] = "slot_requested"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRejected:
+    """A value for the requested slot failed validation (counts toward max retries)."""
+
+    slot: str
+    reason: str
+    kind: Literal["slot_rejected"] = "slot_rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationRequested:
+    flow: str
+    kind: Literal["confirmation_requested"] = "confirmation_requested"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowCompleted:
+    flow: str
+    outcome: str
+    kind: Literal["flow_completed"] = "flow_completed"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowCancelled:
+    flow: str
+    kind: Literal["flow_cancelled"] = "flow_cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailTriggered:
+    """Audit record of a guardrail that blocked or rewrote a message."""
+
+    stage: str
+    guardrail: str
+    action: str
+    reason: str
+    score: float = 1.0
+    kind: Literal["guardrail_triggered"] = "guardrail_triggered"
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffRequested:
+    reason: str
+    queue: str
+    kind: Literal["handoff_requested"] = "handoff_requested"
+
+
+Event: TypeAlias = (
+    UserUttered
+    | BotUttered
+    | CustomerIdentified
+    | FlowStarted
+    | SlotSet
+    | SlotRequested
+    | SlotRejected
+    | ConfirmationRequested
+    | FlowCompleted
+    | FlowCancelled
+    | GuardrailTriggered
+    | HandoffRequested
+)
+
+_BY_KIND: dict[str, type[Any]] = {
+    cls.__dataclass_fields__["kind"].default: cls
+    for cls in (
+        UserUttered,
+        BotUttered,
+        CustomerIdentified,
+        FlowStarted,
+        SlotSet,
+        SlotRequested,
+        SlotRejected,
+        ConfirmationRequested,
+        FlowCompleted,
+        FlowCancelled,
+        GuardrailTriggered,
+        HandoffRequested,
+    )
+}
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    return dataclasses.asdict(event)
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    cls = _BY_KIND[data["kind"]]
+    event: Event = cls(**data)
+    return event

@@ -1,0 +1,88 @@
+"""The reducer: the only place conversation state changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import assert_never
+
+from cxbot.conversation.events import (
+    BotUttered,
+    ConfirmationRequested,
+    CustomerIdentified,
+    Event,
+    FlowCancelled,
+    FlowCompleted,
+    FlowStarted,
+    GuardrailTriggered,
+    HandoffRequested,
+    SlotRejected,
+    SlotRequested,
+    SlotSet,
+    UserUttered,
+)
+from cxbot.conversation.state import ConversationState, FlowFrame
+
+__all__ = ["apply", "apply_all"]
+
+
+def _frame(state: ConversationState) -> FlowFrame:
+    if state.flow is None:
+        raise ValueError("flow event without a flow in progress")
+    return state.flow
+
+
+def apply(state: ConversationState, event: Event, *, history_limit: int = 20) -> ConversationState:
+    """Return the state after ``event``."""
+    match event:
+        case UserUttered():
+            history = (*state.history, ("user", event.text))[-history_limit:]
+            return replace(state, history=history, last_intent=event.intent)
+        case BotUttered():
+            history = (*state.history, ("bot", event.text))[-history_limit:]
+            failed = state.failed_turns + 1 if event.failed else 0
+            return replace(state, history=history, failed_turns=failed)
+        case CustomerIdentified():
+            return replace(state, customer_id=event.customer_id)
+        case FlowStarted():
+            return replace(state, flow=FlowFrame(flow=event.flow))
+        case SlotSet():
+            frame = _frame(state)
+            slots = dict(frame.slots)
+            if event.value is None:
+                slots.pop(event.slot, None)
+            else:
+                slots[event.slot] = event.value
+            retries = 0 if event.slot == frame.requested else frame.retries
+            return replace(state, flow=replace(frame, slots=slots, retries=retries))
+        case SlotRequested():
+            frame = _frame(state)
+            retries = frame.retries if frame.requested == event.slot else 0
+            return replace(
+                state,
+                flow=replace(
+                    frame, requested=event.slot, awaiting_confirmation=False, retries=retries
+                ),
+            )
+        case SlotRejected():
+            frame = _frame(state)
+            return replace(state, flow=replace(frame, retries=frame.retries + 1))
+        case ConfirmationRequested():
+            frame = _frame(state)
+            return replace(state, flow=replace(frame, requested=None, awaiting_confirmation=True))
+        case FlowCompleted() | FlowCancelled():
+            return replace(state, flow=None)
+        case GuardrailTriggered():
+            return state
+        case HandoffRequested():
+            return replace(state, handed_off=True)
+        case _:
+            assert_never(event)
+
+
+def apply_all(
+    state: ConversationState, events: Iterable[Event], *, history_limit: int = 20
+) -> ConversationState:
+    for event in events:
+        state = apply(state, event, history_limit=history_limit)
+    return state

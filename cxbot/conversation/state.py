@@ -1,0 +1,54 @@
+"""Conversation state: what the reducer builds from events, and its JSON form."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ConversationState", "FlowFrame"]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowFrame:
+    """The flow in progress: filled slots, the slot asked for, whether we await a yes/no."""
+
+    flow: str
+    slots: Mapping[str, str] = field(default_factory=dict)
+    requested: str | None = None
+    awaiting_confirmation: bool = False
+    retries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    """Everything the assistant remembers about one conversation."""
+
+    conversation_id: str
+    customer_id: str | None = None
+    turn: int = 0
+    flow: FlowFrame | None = None
+    failed_turns: int = 0
+    handed_off: bool = False
+    history: tuple[tuple[str, str], ...] = ()
+    last_intent: str | None = None
+    version: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ConversationState:
+        flow = data.get("flow")
+        return cls(
+            conversation_id=data["conversation_id"],
+            customer_id=data.get("customer_id"),
+            turn=data.get("turn", 0),
+            flow=FlowFrame(**flow) if flow else None,
+            failed_turns=data.get("failed_turns", 0),
+            handed_off=data.get("handed_off", False),
+            history=tuple((s, t) for s, t in data.get("history", ())),
+            last_intent=data.get("last_intent"),
+            version=data.get("version", 0),
+        )

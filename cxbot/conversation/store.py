@@ -1,0 +1,144 @@
+"""Conversation stores: the ``ConversationStore`` protocol and the SQLite default.
+
+A turn loads the state, computes its events, then commits state and events in one
+transaction guarded by the state's version: a turn that raised commits nothing, and two
+writers of one conversation cannot both win.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol
+
+from cxbot.conversation.events import Event, event_from_dict, event_to_dict
+from cxbot.conversation.state import ConversationState
+from cxbot.errors import BackendError
+
+__all__ = ["ConcurrentUpdate", "ConversationStore", "SQLiteConversationStore"]
+
+
+class ConcurrentUpdate(BackendError):
+    """Another writer committed this conversation first; reload and retry the turn."""
+
+
+class ConversationStore(Protocol):
+    """Keeps each conversation's state and its event log."""
+
+    def load(self, conversation_id: str) -> ConversationState: ...
+
+    def commit(self, state: ConversationState, events: Sequence[Event]) -> ConversationState: ...
+
+    def events(self, conversation_id: str) -> list[Event]: ...
+
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    customer_id TEXT,
+    version INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    conversation_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    turn INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (conversation_id, seq)
+);
+"""
+
+
+class SQLiteConversationStore:
+    """Conversation state in one SQLite file; survives process restarts."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._conn().executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def load(self, conversation_id: str) -> ConversationState:
+        row = (
+            self._conn()
+            .execute("SELECT state FROM conversations WHERE id = ?", (conversation_id,))
+            .fetchone()
+        )
+        if row is None:
+            return ConversationState(conversation_id=conversation_id)
+        return ConversationState.from_json(json.loads(row[0]))
+
+    def commit(self, state: ConversationState, events: Sequence[Event]) -> ConversationState:
+        """Store ``state`` (computed from the loaded version) and append ``events``."""
+        new = replace(state, version=state.version + 1)
+        conn = self._conn()
+        now = time.time()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute(
+                "SELECT version FROM conversations WHERE id = ?", (state.conversation_id,)
+            ).fetchone()
+            current = row[0] if row else 0
+            if current != state.version:
+                conn.execute("ROLLBACK")
+                raise ConcurrentUpdate(
+                    f"conversation {state.conversation_id!r} changed (version {current}, "
+                    f"expected {state.version})"
+                )
+            conn.execute(
+                "INSERT INTO conversations (id, customer_id, version, state, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "customer_id = excluded.customer_id, version = excluded.version, "
+                "state = excluded.state, updated_at = excluded.updated_at",
+                (new.conversation_id, new.customer_id, new.version, json.dumps(new.to_json()), now),
+            )
+            seq0 = conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = ?",
+                (new.conversation_id,),
+            ).fetchone()[0]
+            conn.executemany(
+                "INSERT INTO events (conversation_id, seq, turn, kind, data, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (new.conversation_id, seq0 + i + 1, new.turn, e.kind,
+                     json.dumps(event_to_dict(e)), now)
+                    for i, e in enumerate(events)
+                ],
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise BackendError(f"conversation store {self.path}: {exc}") from exc
+        return new
+
+    def events(self, conversation_id: str) -> list[Event]:
+        rows = self._conn().execute(
+            "SELECT data FROM events WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
+        )
+        return [event_from_dict(json.loads(data)) for (data,) in rows]
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

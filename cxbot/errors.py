@@ -1,0 +1,89 @@
+"""The one exception tree of cxbot, split by who must act.
+
+- :class:`ConfigError` — the project's files are wrong (``cxbot.yaml``, flows, prompts);
+  the person editing them must act. Carries file, line and the fix.
+- :class:`BackendError` — a store, the embedding model or the LLM failed; operations must act.
+- :class:`TurnError` — the input of one turn is unusable (empty message, unknown customer);
+  the calling chat backend must act. Nothing is stored for a turn that raised it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "BackendError",
+    "ConfigError",
+    "CxbotError",
+    "FlowSpecError",
+    "IngestError",
+    "InvalidMessage",
+    "PromptError",
+    "TurnError",
+    "UnknownCustomer",
+    "UnknownConversation",
+]
+
+
+class CxbotError(Exception):
+    """Base class of every error cxbot raises on purpose."""
+
+
+class ConfigError(CxbotError):
+    """A project file (config, flow, prompt) is invalid; names the file, the line and the fix."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.fix = fix
+        where = ""
+        if self.file is not None:
+            where = self.file + (f":{line}" if line is not None else "") + ": "
+        message = where + reason
+        if fix:
+            message += f" (fix: {fix})"
+        super().__init__(message)
+
+
+class FlowSpecError(ConfigError):
+    """A flow file in ``flows/`` is malformed."""
+
+
+class PromptError(ConfigError):
+    """A prompt template is missing or rendered with a missing variable."""
+
+
+class BackendError(CxbotError):
+    """A backend (vector store, SQLite, embedding model, LLM endpoint) failed."""
+
+
+class IngestError(CxbotError):
+    """A knowledge document could not be read; the store is left as it was for that document."""
+
+    def __init__(self, reason: str, *, source: str) -> None:
+        self.source = source
+        super().__init__(f"{source}: {reason}")
+
+
+class TurnError(CxbotError):
+    """The input of a turn is unusable; the turn did not happen and no state changed."""
+
+
+class InvalidMessage(TurnError):
+    """The user message is empty, too long or not text."""
+
+
+class UnknownCustomer(TurnError):
+    """The customer id passed to a turn is not in the profile store."""
+
+
+class UnknownConversation(TurnError):
+    """The conversation id does not exist in the conversation store."""

@@ -1,0 +1,1 @@
+"""Offline evaluation of an assistant (datasets, evaluators, reports)."""

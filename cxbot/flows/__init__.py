@@ -1,0 +1,1 @@
+"""Deterministic task flows (YAML in ``flows/``): slot filling, validation, confirmation, actions."""

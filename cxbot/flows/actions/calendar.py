@@ -1,0 +1,333 @@
+"""Branch advisors' calendar: the ``CalendarBackend`` protocol, its SQLite default, and the
+``calendar.*`` flow actions.
+
+Double booking is impossible by construction: a unique index on (advisor, start) for
+booked appointments, and the free advisor is chosen inside the same write transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from cxbot.errors import BackendError, ConfigError
+from cxbot.flows.actions.base import ActionContext, ActionResult
+
+__all__ = [
+    "Appointment",
+    "CalendarBackend",
+    "Opening",
+    "SQLiteCalendar",
+    "SlotTaken",
+    "book",
+    "cancel",
+    "reschedule",
+]
+
+
+class SlotTaken(BackendError):
+    """No advisor is free at that time; ``alternatives`` are the nearest free starts."""
+
+    def __init__(self, alternatives: Sequence[datetime]) -> None:
+        self.alternatives = tuple(alternatives)
+        super().__init__("no advisor is free at that time")
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    start: time
+    end: time
+    weekdays: frozenset[int]
+    slot_minutes: int
+
+    def is_open_day(self, day: date) -> bool:
+        return day.weekday() in self.weekdays
+
+    def is_slot_start(self, at: time) -> bool:
+        minutes = at.hour * 60 + at.minute
+        first = self.start.hour * 60 + self.start.minute
+        last = self.end.hour * 60 + self.end.minute - self.slot_minutes
+        return first <= minutes <= last and (minutes - first) % self.slot_minutes == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    id: str
+    customer_id: str
+    advisor: str
+    branch: str
+    topic: str
+    start: datetime
+
+    @property
+    def label(self) -> str:
+        return f"{self.topic} appointment at {self.branch} on {self.start:%A %-d %B at %H:%M}"
+
+
+class CalendarBackend(Protocol):
+    """Where appointments with branch advisors are kept."""
+
+    def branches(self) -> list[str]: ...
+    def topics(self) -> list[str]: ...
+    def opening(self) -> Opening: ...
+    def book(self, customer_id: str, branch: str, topic: str, start: datetime) -> Appointment: ...
+    def upcoming(self, customer_id: str, now: datetime) -> list[Appointment]: ...
+    def cancel(self, appointment_id: str) -> Appointment: ...
+    def reschedule(self, appointment_id: str, start: datetime) -> Appointment: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS branches (name TEXT PRIMARY KEY, address TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS advisors (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, branch TEXT NOT NULL, topics TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS appointments (
+    id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, advisor_id TEXT NOT NULL,
+    branch TEXT NOT NULL, topic TEXT NOT NULL, start TEXT NOT NULL, status TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS one_booking_per_advisor_slot
+    ON appointments (advisor_id, start) WHERE status = 'booked';
+"""
+
+
+class SQLiteCalendar:
+    """Calendar in SQLite, seeded from a JSON fixture of branches and advisors."""
+
+    def __init__(self, path: str | Path, fixture: str | Path | None = None) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        if fixture is not None:
+            self._seed(Path(fixture))
+        row = conn.execute("SELECT value FROM meta WHERE key = 'opening'").fetchone()
+        if row is None:
+            raise ConfigError(
+                "the calendar has no branches or opening hours",
+                file=self.path,
+                fix="set calendar.fixture in cxbot.yaml to a JSON file of branches and advisors",
+            )
+        data = json.loads(row[0])
+        self._opening = Opening(
+            start=time.fromisoformat(data["start"]),
+            end=time.fromisoformat(data["end"]),
+            weekdays=frozenset(data["weekdays"]),
+            slot_minutes=int(data["slot_minutes"]),
+        )
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    def _seed(self, fixture: Path) -> None:
+        try:
+            raw = fixture.read_text(encoding="utf-8")
+            data = json.loads(raw)
+            opening = {**data["opening"], "slot_minutes": data["slot_minutes"]}
+            branches = [(b["name"], b.get("address", "")) for b in data["branches"]]
+            advisors = [
+                (a["id"], a["name"], a["branch"], json.dumps(a["topics"])) for a in data["advisors"]
+            ]
+            topics = list(data["topics"])
+        except FileNotFoundError:
+            raise ConfigError("calendar fixture not found", file=fixture) from None
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError(f"calendar fixture is malformed: {exc!r}", file=fixture) from None
+        conn = self._conn()
+        if conn.execute("SELECT value FROM meta WHERE key='fixture'").fetchone() == (raw,):
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DELETE FROM branches")
+        conn.execute("DELETE FROM advisors")
+        conn.executemany("INSERT INTO branches VALUES (?, ?)", branches)
+        conn.executemany("INSERT INTO advisors VALUES (?, ?, ?, ?)", advisors)
+        for key, value in (("opening", opening), ("topics", topics), ("fixture", None)):
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                (key, raw if value is None else json.dumps(value)),
+            )
+        conn.execute("COMMIT")
+
+    def branches(self) -> list[str]:
+        return [r[0] for r in self._conn().execute("SELECT name FROM branches ORDER BY name")]
+
+    def topics(self) -> list[str]:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'topics'").fetchone()
+        return list(json.loads(row[0])) if row else []
+
+    def opening(self) -> Opening:
+        return self._opening
+
+    def _free_advisor(
+        self, conn: sqlite3.Connection, branch: str, topic: str, start: datetime
+    ) -> str | None:
+        for advisor_id, topics in conn.execute(
+            "SELECT id, topics FROM advisors WHERE branch = ? ORDER BY id", (branch,)
+        ).fetchall():
+            if topic not in json.loads(topics):
+                continue
+            busy = conn.execute(
+                "SELECT 1 FROM appointments WHERE advisor_id = ? AND start = ? "
+                "AND status = 'booked'",
+                (advisor_id, start.isoformat(timespec="minutes")),
+            ).fetchone()
+            if busy is None:
+                return str(advisor_id)
+        return None
+
+    def alternatives(
+        self, branch: str, topic: str, start: datetime, count: int = 3
+    ) -> list[datetime]:
+        """The nearest free starts after ``start`` on open days (same day first)."""
+        conn = self._conn()
+        found: list[datetime] = []
+        step = timedelta(minutes=self._opening.slot_minutes)
+        candidate = start + step
+        for _ in range(24 * 60 // self._opening.slot_minutes * 14):
+            if len(found) >= count:
+                break
+            if self._opening.is_open_day(candidate.date()) and self._opening.is_slot_start(
+                candidate.time()
+            ) and self._free_advisor(conn, branch, topic, candidate):
+                found.append(candidate)
+            candidate += step
+        return found
+
+    def book(self, customer_id: str, branch: str, topic: str, start: datetime) -> Appointment:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            advisor = self._free_advisor(conn, branch, topic, start)
+            if advisor is None:
+                conn.execute("ROLLBACK")
+                raise SlotTaken(self.alternatives(branch, topic, start))
+            appointment = Appointment(
+                id="APT-" + uuid.uuid4().hex[:8].upper(),
+                customer_id=customer_id,
+                advisor=advisor,
+                branch=branch,
+                topic=topic,
+                start=start,
+            )
+            conn.execute(
+                "INSERT INTO appointments VALUES (?, ?, ?, ?, ?, ?, 'booked')",
+                (appointment.id, customer_id, advisor, branch, topic,
+                 start.isoformat(timespec="minutes")),
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise BackendError(f"calendar {self.path}: {exc}") from exc
+        return appointment
+
+    def _row(self, row: Sequence[str]) -> Appointment:
+        return Appointment(
+            id=row[0], customer_id=row[1], advisor=row[2], branch=row[3], topic=row[4],
+            start=datetime.fromisoformat(row[5]),
+        )
+
+    def get(self, appointment_id: str) -> Appointment | None:
+        row = self._conn().execute(
+            "SELECT id, customer_id, advisor_id, branch, topic, start FROM appointments "
+            "WHERE id = ? AND status = 'booked'",
+            (appointment_id,),
+        ).fetchone()
+        return self._row(row) if row else None
+
+    def upcoming(self, customer_id: str, now: datetime) -> list[Appointment]:
+        rows = self._conn().execute(
+            "SELECT id, customer_id, advisor_id, branch, topic, start FROM appointments "
+            "WHERE customer_id = ? AND status = 'booked' AND start >= ? ORDER BY start",
+            (customer_id, now.isoformat(timespec="minutes")),
+        )
+        return [self._row(r) for r in rows]
+
+    def cancel(self, appointment_id: str) -> Appointment:
+        appointment = self.get(appointment_id)
+        if appointment is None:
+            raise BackendError(f"no booked appointment {appointment_id}")
+        self._conn().execute(
+            "UPDATE appointments SET status = 'cancelled' WHERE id = ?", (appointment_id,)
+        )
+        return appointment
+
+    def reschedule(self, appointment_id: str, start: datetime) -> Appointment:
+        old = self.get(appointment_id)
+        if old is None:
+            raise BackendError(f"no booked appointment {appointment_id}")
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        advisor = (
+            old.advisor
+            if conn.execute(
+                "SELECT 1 FROM appointments WHERE advisor_id = ? AND start = ? "
+                "AND status = 'booked'",
+                (old.advisor, start.isoformat(timespec="minutes")),
+            ).fetchone() is None
+            else self._free_advisor(conn, old.branch, old.topic, start)
+        )
+        if advisor is None:
+            conn.execute("ROLLBACK")
+            raise SlotTaken(self.alternatives(old.branch, old.topic, start))
+        conn.execute(
+            "UPDATE appointments SET start = ?, advisor_id = ? WHERE id = ?",
+            (start.isoformat(timespec="minutes"), advisor, appointment_id),
+        )
+        conn.execute("COMMIT")
+        return Appointment(old.id, old.customer_id, advisor, old.branch, old.topic, start)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _start(slots: Mapping[str, str]) -> datetime:
+    return datetime.fromisoformat(f"{slots['date']}T{slots['time']}")
+
+
+def _values(appointment: Appointment) -> dict[str, str]:
+    return {"reference": appointment.id, "appointment": appointment.label}
+
+
+def _conflict(exc: SlotTaken) -> ActionResult:
+    return ActionResult(
+        status="conflict", options=tuple(f"{a:%A %-d %B at %H:%M}" for a in exc.alternatives)
+    )
+
+
+def book(slots: Mapping[str, str], ctx: ActionContext) -> ActionResult:
+    """Book ``branch``/``topic`` at ``date``+``time`` for the customer."""
+    try:
+        appointment = ctx.calendar.book(
+            ctx.customer_id or "guest", slots["branch"], slots["topic"], _start(slots)
+        )
+    except SlotTaken as exc:
+        return _conflict(exc)
+    return ActionResult(status="done", values=_values(appointment))
+
+
+def cancel(slots: Mapping[str, str], ctx: ActionContext) -> ActionResult:
+    appointment = ctx.calendar.cancel(slots["appointment"])
+    return ActionResult(status="done", values=_values(appointment))
+
+
+def reschedule(slots: Mapping[str, str], ctx: ActionContext) -> ActionResult:
+    try:
+        appointment = ctx.calendar.reschedule(slots["appointment"], _start(slots))
+    except SlotTaken as exc:
+        return _conflict(exc)
+    return ActionResult(status="done", values=_values(appointment))

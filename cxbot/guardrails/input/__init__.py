@@ -1,0 +1,1 @@
+"""Input guardrails: run on the customer message before NLU."""

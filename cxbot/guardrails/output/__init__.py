@@ -1,0 +1,1 @@
+"""Output guardrails: run on the reply before it is sent."""

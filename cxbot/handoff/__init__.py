@@ -1,0 +1,1 @@
+"""Handoff to a human agent: when (triggers) and what the agent is told (summary)."""

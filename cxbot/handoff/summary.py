@@ -1,0 +1,169 @@
+"""The handoff summary a human agent reads instead of asking the customer to repeat.
+
+Built from the conversation's state and event log: offline by template; with a chat model,
+the ``handoff_summary`` prompt asks for JSON that is validated against
+:class:`LLMSummaryFields` and retried once, falling back to the template.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cxbot.conversation.events import BotUttered, Event, SlotRejected, UserUttered
+from cxbot.conversation.state import ConversationState
+from cxbot.profiles.store import Profile
+from cxbot.prompts import PromptLibrary, PromptTask
+
+__all__ = ["CustomerInfo", "HandoffSummary", "LLMSummaryFields", "SummaryWriter"]
+
+_NEXT_STEP = {
+    "customer_request": "Greet the customer by name and pick up from the open question.",
+    "repeated_failure": "The assistant could not answer; answer the open question directly.",
+    "flow_retries": "Help the customer finish the task in progress with the slots so far.",
+}
+
+
+class CustomerInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    segment: str | None = None
+
+
+class HandoffSummary(BaseModel):
+    """What the human agent needs to take over without asking the customer to repeat."""
+
+    model_config = ConfigDict(frozen=True)
+
+    conversation_id: str
+    reason: str = Field(description="Why the conversation was handed over.")
+    queue: str
+    customer: CustomerInfo | None
+    intent: str | None
+    flow: str | None = None
+    slots: dict[str, str] = Field(default_factory=dict)
+    tried: list[str] = Field(default_factory=list, description="What the assistant did so far.")
+    last_user_messages: list[str] = Field(default_factory=list)
+    open_question: str | None = None
+    suggested_next_step: str = ""
+    written_by: str = "template"
+    created_at: datetime
+
+    def as_text(self) -> str:
+        who = f"{self.customer.name} ({self.customer.id}, {self.customer.segment})" if self.customer else "unidentified customer"
+        lines = [
+            f"Handoff to {self.queue}: {self.reason}",
+            f"Customer: {who}",
+            f"Intent: {self.intent or 'unknown'}",
+        ]
+        if self.flow:
+            filled = ", ".join(f"{k}={v}" for k, v in self.slots.items()) or "none"
+            lines.append(f"Task in progress: {self.flow} (slots: {filled})")
+        if self.tried:
+            lines.append("Tried: " + "; ".join(self.tried))
+        if self.open_question:
+            lines.append(f"Open question: {self.open_question}")
+        lines.append(f"Next step: {self.suggested_next_step}")
+        return "\n".join(lines)
+
+
+class LLMSummaryFields(BaseModel):
+    """The part of the summary an LLM writes (JSON)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    reason: str
+    open_question: str | None = None
+    tried: list[str] = Field(default_factory=list)
+    suggested_next_step: str
+
+
+def _tried(events: Sequence[Event]) -> list[str]:
+    tried: list[str] = []
+    for event in events:
+        if isinstance(event, BotUttered):
+            outcome = "did not help" if event.failed else "answered"
+            text = event.text if len(event.text) <= 90 else event.text[:87] + "…"
+            tried.append(f"{event.route} ({outcome}): {text}")
+        elif isinstance(event, SlotRejected):
+            tried.append(f"asked again for {event.slot}: {event.reason}")
+    return tried[-6:]
+
+
+class SummaryWriter:
+    """Writes :class:`HandoffSummary` values."""
+
+    def __init__(self, prompts: PromptLibrary, chat_model: Any = None) -> None:
+        self.prompts = prompts
+        self.chat_model = chat_model
+
+    def run(
+        self,
+        *,
+        state: ConversationState,
+        events: Sequence[Event],
+        reason: str,
+        queue: str,
+        profile: Profile | None,
+        now: datetime,
+    ) -> HandoffSummary:
+        users = [e.text for e in events if isinstance(e, UserUttered)]
+        intents = [e.intent for e in events if isinstance(e, UserUttered) and e.intent]
+        customer = (
+            CustomerInfo(
+                id=profile.id, name=profile.name, segment=profile.fields.get("segment")
+            )
+            if profile
+            else None
+        )
+        summary = HandoffSummary(
+            conversation_id=state.conversation_id,
+            reason=reason,
+            queue=queue,
+            customer=customer,
+            intent=next((i for i in reversed(intents) if i != "human_agent"), None),
+            flow=state.flow.flow if state.flow else None,
+            slots=dict(state.flow.slots) if state.flow else {},
+            tried=_tried(events),
+            last_user_messages=users[-3:],
+            open_question=next(
+                (u for u in reversed(users) if not re.search(r"\b(agent|human|person)\b", u, re.I)),
+                None,
+            ),
+            suggested_next_step=_NEXT_STEP.get(reason, "Read the transcript and continue."),
+            created_at=now,
+        )
+        if self.chat_model is None:
+            return summary
+        return self._with_llm(summary)
+
+    def _with_llm(self, draft: HandoffSummary) -> HandoffSummary:
+        from langchain_core.messages import HumanMessage
+
+        prompt = self.prompts.render(
+            PromptTask.HANDOFF_SUMMARY,
+            draft=draft.model_dump(mode="json", exclude={"written_by", "created_at"}),
+            schema=json.dumps(LLMSummaryFields.model_json_schema()),
+        )
+        messages: list[Any] = [HumanMessage(prompt)]
+        for _ in range(2):
+            try:
+                reply = self.chat_model.invoke(messages)
+            except Exception:  # the endpoint failing must not lose the handoff
+                return draft
+            text = str(reply.content)
+            match = re.search(r"\{.*\}", text, re.S)
+            try:
+                fields = LLMSummaryFields.model_validate_json(match.group(0) if match else text)
+            except ValidationError as exc:
+                messages += [reply, HumanMessage(f"That was not valid JSON for the schema: {exc.errors()[:2]}. Reply with the JSON object only.")]
+                continue
+            return draft.model_copy(update={**fields.model_dump(), "written_by": "llm"})
+        return draft

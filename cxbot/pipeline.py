@@ -1,0 +1,397 @@
+"""One turn, stage by stage. The only module that knows the order of the stages.
+
+    message ─► input guardrails ─► NLU ─► router ─┬─► flow engine
+                                                  ├─► RAG (retrieve + profile + answer)
+                                                  ├─► small talk
+                                                  └─► handoff
+            ─► output guardrails ─► handoff triggers ─► commit events ─► Reply
+
+The message is embedded once (inside the guardrail context, after PII redaction) and the
+vector is reused by the injection guard, the intent classifier and retrieval.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, assert_never
+
+from cxbot.conversation.events import (
+    BotUttered,
+    CustomerIdentified,
+    Event,
+    GuardrailTriggered,
+    HandoffRequested,
+    UserUttered,
+)
+from cxbot.conversation.reducer import apply_all
+from cxbot.conversation.state import ConversationState
+from cxbot.deps import TurnDeps
+from cxbot.errors import InvalidMessage, UnknownCustomer
+from cxbot.flows.actions import ActionContext
+from cxbot.flows.engine import FlowEngine
+from cxbot.guardrails.base import Guardrail, GuardrailContext
+from cxbot.handoff.summary import HandoffSummary, SummaryWriter
+from cxbot.handoff.triggers import HandoffReason, repeated_failure
+from cxbot.nlu.stage import NLUStage
+from cxbot.profiles.store import Profile, visible_facts
+from cxbot.prompts import ReplyKey
+from cxbot.rag.answer import Answerer, relevant_facts
+from cxbot.rag.retriever import Retriever
+from cxbot.router import FlowRoute, HandoffRoute, RagRoute, SmallTalkRoute, route
+from cxbot.types import Citation, NLUResult, Reply, Route
+
+if TYPE_CHECKING:
+    from cxbot.embeddings import Vector
+
+__all__ = ["Pipeline", "Trace", "clean_message"]
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+
+
+def clean_message(text: object, limit: int) -> str:
+    """The message as text without control characters, or :class:`InvalidMessage`."""
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidMessage("the message is not UTF-8 text") from None
+    if not isinstance(text, str):
+        raise InvalidMessage(f"the message must be text, not {type(text).__name__}")
+    if len(text) > limit:
+        raise InvalidMessage(
+            f"the message has {len(text)} characters; the limit is {limit} "
+            "(limits.max_message_chars in cxbot.yaml)"
+        )
+    cleaned = _CONTROL.sub(" ", text).strip()
+    if not cleaned:
+        raise InvalidMessage("the message is empty")
+    printable = sum(ch.isprintable() for ch in cleaned) / len(cleaned)
+    if printable < 0.9 or not any(ch.isalnum() for ch in cleaned):
+        raise InvalidMessage("the message is not readable text")
+    return cleaned
+
+
+def _ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+class Trace:
+    """Milliseconds per stage; nested stages are subtracted from their parent."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+        self._children: list[float] = []
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self._children.append(0.0)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = (time.perf_counter() - start) * 1000
+            children = self._children.pop()
+            if self._children:
+                self._children[-1] += elapsed
+            self.ms[name] = round(self.ms.get(name, 0.0) + elapsed - children, 3)
+
+
+@dataclass(slots=True)
+class _Turn:
+    """What the stages of one turn share (private to the pipeline)."""
+
+    state: ConversationState
+    text: str
+    profile: Profile | None
+    guard_ctx: GuardrailContext
+    action_ctx: ActionContext
+    trace: Trace
+    events: list[Event] = field(default_factory=list)
+    nlu: NLUResult | None = None
+
+
+@dataclass(slots=True)
+class _Outcome:
+    text: str
+    route: Route
+    citations: tuple[Citation, ...] = ()
+    events: tuple[Event, ...] = ()
+    failed: bool = False
+    handoff: HandoffReason | None = None
+
+
+class Pipeline:
+    """Runs turns: the stages, in order, over explicit dependencies."""
+
+    def __init__(
+        self,
+        deps: TurnDeps,
+        *,
+        input_guardrails: Sequence[Guardrail],
+        output_guardrails: Sequence[Guardrail],
+        nlu: NLUStage,
+        flows: FlowEngine,
+        retriever: Retriever,
+        answerer: Answerer,
+        summaries: SummaryWriter,
+        profile_vectors: Mapping[str, Vector],
+    ) -> None:
+        self.deps = deps
+        self.input_guardrails = tuple(input_guardrails)
+        self.output_guardrails = tuple(output_guardrails)
+        self.nlu = nlu
+        self.flows = flows
+        self.retriever = retriever
+        self.answerer = answerer
+        self.summaries = summaries
+        self.profile_vectors = profile_vectors
+
+    # -- the turn ------------------------------------------------------------------------
+    def run(self, conversation_id: str, message: object, customer_id: str | None) -> Reply:
+        started = time.perf_counter()
+        reply = self._run(conversation_id, message, customer_id)
+        return replace(reply, trace={**reply.trace, "total": _ms_since(started)})
+
+    def _run(self, conversation_id: str, message: object, customer_id: str | None) -> Reply:
+        turn = self._begin(conversation_id, message, customer_id)
+        if turn.state.handed_off:
+            return self._finish(turn, self._with_agent(turn))
+        blocked = self._input_guardrails(turn)
+        if blocked is not None:
+            return self._finish(turn, blocked)
+        self._understand(turn)
+        outcome = self._dispatch(turn)
+        outcome = self._output_guardrails(turn, outcome)
+        outcome = self._handoff_if_triggered(turn, outcome)
+        return self._finish(turn, outcome)
+
+    # -- stages --------------------------------------------------------------------------
+    def _begin(self, conversation_id: str, message: object, customer_id: str | None) -> _Turn:
+        if not conversation_id or not conversation_id.strip():
+            raise InvalidMessage("the conversation id is empty")
+        text = clean_message(message, self.deps.config.limits.max_message_chars)
+        profile = None
+        if customer_id is not None:
+            profile = self.deps.profiles.get(customer_id)
+            if profile is None:
+                raise UnknownCustomer(f"no customer with id {customer_id!r} in the profile store")
+        state = self.deps.conversations.load(conversation_id)
+        now = self.deps.clock()
+        trace = Trace()
+
+        def embed(value: str) -> Vector:
+            with trace.stage("embedding"):
+                return self.deps.embedder.embed_query(value)
+
+        turn = _Turn(
+            state=state,
+            text=text,
+            profile=profile,
+            guard_ctx=GuardrailContext(
+                now=now,
+                customer_id=customer_id,
+                embed=embed,
+                message=text,
+                own_contacts=profile.contacts if profile else frozenset(),
+            ),
+            action_ctx=ActionContext(
+                customer_id=customer_id or state.customer_id,
+                now=now.replace(tzinfo=None),
+                calendar=self.deps.calendar,
+            ),
+            trace=trace,
+        )
+        if customer_id is not None and customer_id != state.customer_id:
+            turn.events.append(CustomerIdentified(customer_id))
+        return turn
+
+    def _input_guardrails(self, turn: _Turn) -> _Outcome | None:
+        with turn.trace.stage("guardrails"):
+            for guard in self.input_guardrails:
+                verdict = guard.check(turn.guard_ctx.message, turn.guard_ctx)
+                if verdict.action == "allow":
+                    continue
+                turn.events.append(
+                    GuardrailTriggered("input", guard.name, verdict.action, verdict.reason,
+                                       verdict.score)
+                )
+                if verdict.action == "rewrite" and verdict.text is not None:
+                    turn.guard_ctx.message = verdict.text
+                elif verdict.action == "block":
+                    turn.events.append(UserUttered(turn.guard_ctx.message))
+                    text = self.deps.prompts.reply(ReplyKey.BLOCKED_INJECTION)
+                    return _Outcome(text, "blocked")
+        return None
+
+    def _understand(self, turn: _Turn) -> None:
+        vector = turn.guard_ctx.vector()
+        with turn.trace.stage("nlu"):
+            turn.nlu = self.nlu.run(turn.text, vector, turn.guard_ctx.now)
+        turn.events.append(
+            UserUttered(turn.guard_ctx.message, turn.nlu.intent, round(turn.nlu.confidence, 4))
+        )
+
+    def _dispatch(self, turn: _Turn) -> _Outcome:
+        assert turn.nlu is not None
+        target = route(
+            turn.nlu, turn.state, self.flows.flows, self.deps.config.nlu.oos_threshold
+        )
+        match target:
+            case FlowRoute():
+                return self._flow(turn, target)
+            case RagRoute():
+                return self._rag(turn)
+            case SmallTalkRoute():
+                return self._small_talk(target)
+            case HandoffRoute():
+                return _Outcome("", "handoff", handoff=target.reason)
+            case _:
+                assert_never(target)
+
+    def _flow(self, turn: _Turn, target: FlowRoute) -> _Outcome:
+        assert turn.nlu is not None
+        state = apply_all(turn.state, turn.events)
+        with turn.trace.stage("flow"):
+            if target.start:
+                step = self.flows.start(
+                    state, target.flow, turn.text, turn.nlu.entities, turn.action_ctx
+                )
+            else:
+                step = self.flows.advance(state, turn.text, turn.nlu.entities, turn.action_ctx)
+        match step.status:
+            case "in_progress" | "completed" | "cancelled":
+                return _Outcome(step.text, "flow", events=step.events)
+            case "needs_customer":
+                return _Outcome(self.deps.prompts.reply(ReplyKey.NEED_CUSTOMER), "flow",
+                                failed=True)
+            case "failed":
+                return _Outcome("", "flow", events=step.events, handoff="flow_retries")
+            case "no_progress":
+                answer = self._rag(turn)
+                with turn.trace.stage("flow"):
+                    question = self.flows.prompt(state, turn.action_ctx)
+                resume = self.deps.prompts.reply(ReplyKey.DIGRESSION_RESUME, question=question)
+                return replace(answer, text=f"{answer.text}\n\n{resume}", route="flow")
+            case _:
+                assert_never(step.status)
+
+    def _rag(self, turn: _Turn) -> _Outcome:
+        vector = turn.guard_ctx.vector()
+        question = turn.guard_ctx.message
+        with turn.trace.stage("retrieval"):
+            hits = self.retriever.run(vector)
+            facts: dict[str, str] = {}
+            if turn.profile is not None:
+                cfg = self.deps.config.profiles
+                facts = relevant_facts(
+                    question,
+                    vector,
+                    visible_facts(turn.profile, cfg.allowlist, cfg.consent_gated),
+                    self.profile_vectors,
+                    self.deps.config.rag.profile_threshold,
+                )
+        with turn.trace.stage("generation"):
+            answer = self.answerer.run(question, vector, hits, facts)
+        if answer is None:
+            return _Outcome(self.deps.prompts.reply(ReplyKey.DONT_KNOW), "rag", failed=True)
+        return _Outcome(answer.text, "rag", citations=answer.citations)
+
+    def _small_talk(self, target: SmallTalkRoute) -> _Outcome:
+        key = {"greet": ReplyKey.GREETING, "thanks": ReplyKey.THANKS}.get(
+            target.intent, ReplyKey.GOODBYE
+        )
+        config = self.deps.config
+        text = self.deps.prompts.reply(
+            key, company=config.company, assistant_name=config.assistant_name
+        )
+        return _Outcome(text, "flow")
+
+    def _with_agent(self, turn: _Turn) -> _Outcome:
+        with turn.trace.stage("guardrails"):
+            for guard in self.input_guardrails:
+                verdict = guard.check(turn.guard_ctx.message, turn.guard_ctx)
+                if verdict.action == "rewrite" and verdict.text is not None:
+                    turn.guard_ctx.message = verdict.text
+        turn.events.append(UserUttered(turn.guard_ctx.message))
+        return _Outcome(self.deps.prompts.reply(ReplyKey.WITH_AGENT), "handoff")
+
+    def _output_guardrails(self, turn: _Turn, outcome: _Outcome) -> _Outcome:
+        if not outcome.text:
+            return outcome
+        with turn.trace.stage("guardrails"):
+            for guard in self.output_guardrails:
+                verdict = guard.check(outcome.text, turn.guard_ctx)
+                if verdict.action == "allow":
+                    continue
+                turn.events.append(
+                    GuardrailTriggered("output", guard.name, verdict.action, verdict.reason,
+                                       verdict.score)
+                )
+                if verdict.action == "rewrite" and verdict.text is not None:
+                    outcome = replace(outcome, text=verdict.text)
+                else:
+                    text = self.deps.prompts.reply(ReplyKey.BLOCKED_OUTPUT)
+                    return replace(outcome, text=text, citations=(), route="blocked")
+        return outcome
+
+    def _handoff_if_triggered(self, turn: _Turn, outcome: _Outcome) -> _Outcome:
+        after = apply_all(
+            turn.state,
+            [*turn.events, *outcome.events, BotUttered(outcome.text, outcome.route, outcome.failed)],
+        )
+        reason = outcome.handoff
+        if reason is None and repeated_failure(after, self.deps.config.handoff.max_failed_turns):
+            reason = "repeated_failure"
+        if reason is None:
+            return outcome
+        queue = self.deps.config.handoff.queue
+        text = self.deps.prompts.reply(ReplyKey.HANDOFF, queue=queue)
+        if outcome.text:
+            text = f"{outcome.text}\n\n{text}"
+        return replace(outcome, text=text, route="handoff", handoff=reason)
+
+    def _summary(self, turn: _Turn, outcome: _Outcome, events: Sequence[Event]) -> HandoffSummary:
+        assert outcome.handoff is not None
+        state = apply_all(turn.state, events)
+        earlier = self.deps.conversations.events(turn.state.conversation_id)
+        log = [*earlier, *(e for e in events if not isinstance(e, BotUttered))]
+        with turn.trace.stage("generation"):
+            return self.summaries.run(
+                state=state,
+                events=log,
+                reason=outcome.handoff,
+                queue=self.deps.config.handoff.queue,
+                profile=turn.profile or self._known_profile(state),
+                now=turn.guard_ctx.now,
+            )
+
+    def _known_profile(self, state: ConversationState) -> Profile | None:
+        return self.deps.profiles.get(state.customer_id) if state.customer_id else None
+
+    def _finish(self, turn: _Turn, outcome: _Outcome) -> Reply:
+        events: list[Event] = [
+            *turn.events,
+            *outcome.events,
+            BotUttered(outcome.text, outcome.route, outcome.failed),
+        ]
+        summary: HandoffSummary | None = None
+        if outcome.handoff is not None:
+            summary = self._summary(turn, outcome, events)
+            events.append(HandoffRequested(outcome.handoff, self.deps.config.handoff.queue))
+        state = apply_all(
+            turn.state, events, history_limit=self.deps.config.limits.history_turns
+        )
+        self.deps.conversations.commit(replace(state, turn=state.turn + 1), events)
+        return Reply(
+            text=outcome.text,
+            route=outcome.route,
+            intent=turn.nlu.intent if turn.nlu else None,
+            citations=outcome.citations,
+            events=tuple(events),
+            handoff=summary,
+            trace=dict(turn.trace.ms),
+        )

@@ -1,0 +1,1 @@
+"""Knowledge: ingest documents into a vector store, retrieve passages, answer with citations."""

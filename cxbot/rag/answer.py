@@ -1,0 +1,154 @@
+"""Grounded answers: from retrieved passages and allowlisted profile facts, with citations.
+
+With a chat model: the ``rag_answer`` prompt, passages numbered for citation. Without one
+(offline): an extractive answer — the passage sentences closest to the question, kept in
+document order, each passage cited. With no evidence: ``None`` (the caller says it does
+not know).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cxbot.prompts import PromptLibrary, PromptTask, ReplyKey
+from cxbot.rag.store import Hit
+from cxbot.types import Citation
+
+if TYPE_CHECKING:
+    from cxbot.embeddings import Embedder, Vector
+
+__all__ = ["Answer", "Answerer", "relevant_facts"]
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
+_CITED = re.compile(r"\[(\d+)\]")
+_FIRST_PERSON = re.compile(r"\b(my|mine|me|i|i'm|i've|am i)\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    citations: tuple[Citation, ...]
+
+
+def _citation(hit: Hit) -> Citation:
+    meta = hit.metadata
+    title = str(meta.get("title", ""))
+    if meta.get("section") and meta.get("section") != title:
+        title = f"{title} — {meta['section']}"
+    if "page" in meta:
+        title = f"{title} (page {meta['page']})"
+    snippet = hit.text if len(hit.text) <= 240 else hit.text[:237].rsplit(" ", 1)[0] + "…"
+    return Citation(source=str(meta.get("source", hit.id)), title=title, snippet=snippet,
+                    score=round(hit.score, 4))
+
+
+def relevant_facts(
+    question: str,
+    vector: Vector,
+    facts: Mapping[str, str],
+    field_vectors: Mapping[str, Vector],
+    threshold: float,
+) -> dict[str, str]:
+    """Profile facts whose description is close to a first-person question."""
+    if not _FIRST_PERSON.search(question):
+        return {}
+    return {
+        key: value
+        for key, value in facts.items()
+        if key in field_vectors and float(field_vectors[key] @ vector) >= threshold
+    }
+
+
+class Answerer:
+    """Writes the grounded answer of the RAG route."""
+
+    PASSAGE_MARGIN = 0.08
+    """Passages scoring this far below the best one are not quoted offline."""
+    SENTENCE_MARGIN = 0.15
+    """Sentences scoring this far below the best sentence are left out."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        prompts: PromptLibrary,
+        *,
+        chat_model: Any = None,
+        max_sentences: int = 3,
+        system_prompt: str = "",
+    ) -> None:
+        self.embedder = embedder
+        self.prompts = prompts
+        self.chat_model = chat_model
+        self.max_sentences = max_sentences
+        self.system_prompt = system_prompt
+
+    def run(
+        self,
+        question: str,
+        vector: Vector,
+        hits: Sequence[Hit],
+        facts: Mapping[str, str],
+    ) -> Answer | None:
+        if not hits and not facts:
+            return None
+        if self.chat_model is not None:
+            return self._generate(question, hits, facts)
+        return self._extract(vector, hits, facts)
+
+    # -- offline -------------------------------------------------------------------------
+    def _facts_text(self, facts: Mapping[str, str]) -> str:
+        listed = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in facts.items())
+        return self.prompts.reply(ReplyKey.PROFILE_INTRO, facts=listed)
+
+    def _extract(self, vector: Vector, hits: Sequence[Hit], facts: Mapping[str, str]) -> Answer:
+        candidates: list[tuple[int, int, str]] = []
+        close = [h for h in hits[:3] if h.score >= hits[0].score - self.PASSAGE_MARGIN] if hits else []
+        for rank, hit in enumerate(close):
+            for position, sentence in enumerate(_SENTENCE.split(hit.text)):
+                sentence = sentence.strip().lstrip("-*• ").strip()
+                if len(sentence.split()) >= 4 and not sentence.startswith("|"):
+                    candidates.append((rank, position, sentence))
+        chosen: list[tuple[int, int, str]] = []
+        if candidates:
+            sims = self.embedder.embed_documents([c[2] for c in candidates]) @ vector
+            # a small bonus for the better-ranked passage keeps answers coherent
+            scores = [float(sim) - 0.03 * c[0] for sim, c in zip(sims, candidates, strict=True)]
+            floor = max(scores) - self.SENTENCE_MARGIN
+            ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
+            best = [i for i in ranked if scores[i] >= floor][: self.max_sentences]
+            chosen = sorted(candidates[i] for i in best)
+        used = sorted({rank for rank, _, _ in chosen})
+        parts = []
+        for rank in used:
+            text = " ".join(s for r, _, s in chosen if r == rank)
+            parts.append(f"{text} [{used.index(rank) + 1}]")
+        citations = [_citation(hits[rank]) for rank in used]
+        if facts:
+            parts.insert(0, self._facts_text(facts))
+            citations += [Citation(f"profile: {k}", k.replace("_", " "), v) for k, v in facts.items()]
+        return Answer(" ".join(parts), tuple(citations))
+
+    # -- with an LLM ---------------------------------------------------------------------
+    def _generate(self, question: str, hits: Sequence[Hit], facts: Mapping[str, str]) -> Answer:
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        passages = [
+            {"n": i + 1, "source": h.metadata.get("source", h.id),
+             "title": h.metadata.get("title", ""), "text": h.text}
+            for i, h in enumerate(hits)
+        ]
+        prompt = self.prompts.render(
+            PromptTask.RAG_ANSWER, question=question, passages=passages, facts=facts
+        )
+        message = self.chat_model.invoke(
+            [SystemMessage(self.system_prompt), HumanMessage(prompt)]
+        )
+        text = str(message.content).strip()
+        cited = {int(n) for n in _CITED.findall(text) if 0 < int(n) <= len(hits)}
+        chosen = sorted(cited) if cited else list(range(1, len(hits) + 1))
+        citations = [_citation(hits[n - 1]) for n in chosen]
+        citations += [Citation(f"profile: {k}", k.replace("_", " "), v) for k, v in facts.items()]
+        return Answer(text, tuple(citations))
