@@ -30,7 +30,7 @@ from cxbot.pipeline import Pipeline
 from cxbot.profiles.store import SQLiteProfileStore
 from cxbot.prompts import PromptLibrary, PromptTask
 from cxbot.rag.answer import Answerer
-from cxbot.rag.ingest import IngestReport, Ingestor, Manifest, Progress
+from cxbot.rag.ingest import Ingestor, IngestReport, Manifest, Progress
 from cxbot.rag.retriever import Retriever
 from cxbot.rag.store import ChromaStore, VectorStore
 from cxbot.types import Reply
@@ -148,8 +148,9 @@ class Assistant:
             summaries=SummaryWriter(prompts, chat_model),
             profile_vectors=field_vectors,
         )
-        return cls(root, config, pipeline, vector_store=store,
-                   manifest_path=storage / "ingest.sqlite")
+        return cls(
+            root, config, pipeline, vector_store=store, manifest_path=storage / "ingest.sqlite"
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
     def warm_up(self) -> None:
@@ -162,7 +163,8 @@ class Assistant:
             warm()
         self.pipeline.nlu.warm_up()
         guards: list[Guardrail] = [
-            *self.pipeline.input_guardrails, *self.pipeline.output_guardrails
+            *self.pipeline.input_guardrails,
+            *self.pipeline.output_guardrails,
         ]
         for guard in guards:
             guard.warm_up()
@@ -193,9 +195,7 @@ class Assistant:
         with self._locks_guard:
             return self._locks.setdefault(conversation_id, threading.Lock())
 
-    def respond(
-        self, conversation_id: str, text: str, *, customer_id: str | None = None
-    ) -> Reply:
+    def respond(self, conversation_id: str, text: str, *, customer_id: str | None = None) -> Reply:
         """Run one turn: the customer's ``text`` in ``conversation_id`` → the assistant's reply.
 
         Raises :class:`~cxbot.errors.TurnError` for unusable input (nothing is stored).
@@ -214,9 +214,7 @@ class Assistant:
         self, conversation_id: str, text: str, *, customer_id: str | None = None
     ) -> Reply:
         """:meth:`respond` without blocking the event loop."""
-        return await asyncio.to_thread(
-            self.respond, conversation_id, text, customer_id=customer_id
-        )
+        return await asyncio.to_thread(self.respond, conversation_id, text, customer_id=customer_id)
 
     def state(self, conversation_id: str) -> ConversationState:
         return self.deps.conversations.load(conversation_id)
@@ -237,7 +235,8 @@ def _fixture(root: Path, value: str | None, key: str) -> Path | None:
     path = root / value
     if not path.is_file():
         raise ConfigError(
-            f"{key}: file {value!r} not found", file=root / CONFIG_FILE,
+            f"{key}: file {value!r} not found",
+            file=root / CONFIG_FILE,
             fix=f"point {key} at an existing file relative to {root}",
         )
     return path

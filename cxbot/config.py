@@ -8,6 +8,7 @@ overridden from the environment: ``CXBOT_LLM__BASE_URL`` sets ``llm.base_url``. 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,7 +34,9 @@ class _Section(BaseModel):
 
 
 class KnowledgeConfig(_Section):
-    dir: str = Field("knowledge", description="Folder of knowledge documents, relative to the project.")
+    dir: str = Field(
+        "knowledge", description="Folder of knowledge documents, relative to the project."
+    )
     chunk_size: int = Field(900, gt=100, description="Target chunk size in characters.")
     chunk_overlap: int = Field(120, ge=0, description="Characters shared by neighbouring chunks.")
 
@@ -45,7 +48,7 @@ class StorageConfig(_Section):
 class EmbeddingConfig(_Section):
     model: str = Field(
         "all-MiniLM-L6-v2",
-        description="sentence-transformers model: 'all-MiniLM-L6-v2' (shipped offline) or a local path.",
+        description="sentence-transformers model: 'all-MiniLM-L6-v2' (offline) or a local path.",
     )
     batch_size: int = Field(64, gt=0, description="Texts embedded per batch at ingest.")
     cache_size: int = Field(4096, ge=0, description="Query embeddings kept in the LRU cache.")
@@ -71,7 +74,7 @@ class NLUConfig(_Section):
         "flows/intents.yaml", description="Example utterances per intent (besides flow intents)."
     )
     oos_threshold: float = Field(
-        0.5, ge=0, le=1, description="Below this confidence a message is out of scope."
+        0.45, ge=0, le=1, description="Below this confidence a message is out of scope."
     )
     neighbours: int = Field(3, gt=0, description="Examples averaged per intent when scoring.")
 
@@ -203,10 +206,8 @@ def _check_references(config: CxbotConfig, data: Any, path: Path) -> None:
             if name in known:
                 continue
             line = None
-            try:
+            with contextlib.suppress(KeyError, AttributeError, TypeError):
                 line = data["guardrails"][stage].lc.item(index)[0] + 1
-            except (KeyError, AttributeError, TypeError):
-                pass
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise ConfigError(

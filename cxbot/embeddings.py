@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cxbot.errors import BackendError
 
@@ -51,7 +51,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self._cache: OrderedDict[str, Vector] = OrderedDict()
         self._cache_size = cache_size
-        self._model: object | None = None
+        self._model: Any = None
         self._lock = threading.Lock()
         self.documents_embedded = 0
         """Texts embedded by ``embed_documents`` since construction (ingest counts on it)."""
@@ -77,7 +77,7 @@ class SentenceTransformerEmbedder:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             try:
                 self._model = SentenceTransformer(
                     self._resolve_path(), device="cpu", local_files_only=True
@@ -90,14 +90,14 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         self.warm_up()
-        dim = self._model.get_sentence_embedding_dimension()  # type: ignore[attr-defined]
+        dim = self._model.get_sentence_embedding_dimension()
         return int(dim)
 
     def _encode(self, texts: Sequence[str]) -> Matrix:
         self.warm_up()
         import numpy as np
 
-        vectors = self._model.encode(  # type: ignore[attr-defined]
+        vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,
@@ -111,7 +111,7 @@ class SentenceTransformerEmbedder:
         if cached is not None:
             self._cache.move_to_end(text)
             return cached
-        vector = self._encode([text])[0]
+        vector: Vector = self._encode([text])[0]
         vector.setflags(write=False)
         if self._cache_size:
             self._cache[text] = vector

@@ -20,8 +20,8 @@ __all__ = [
     "InvalidMessage",
     "PromptError",
     "TurnError",
-    "UnknownCustomer",
     "UnknownConversation",
+    "UnknownCustomer",
 ]
 
 

@@ -216,8 +216,9 @@ class Pipeline:
                 if verdict.action == "allow":
                     continue
                 turn.events.append(
-                    GuardrailTriggered("input", guard.name, verdict.action, verdict.reason,
-                                       verdict.score)
+                    GuardrailTriggered(
+                        "input", guard.name, verdict.action, verdict.reason, verdict.score
+                    )
                 )
                 if verdict.action == "rewrite" and verdict.text is not None:
                     turn.guard_ctx.message = verdict.text
@@ -237,9 +238,7 @@ class Pipeline:
 
     def _dispatch(self, turn: _Turn) -> _Outcome:
         assert turn.nlu is not None
-        target = route(
-            turn.nlu, turn.state, self.flows.flows, self.deps.config.nlu.oos_threshold
-        )
+        target = route(turn.nlu, turn.state, self.flows.flows, self.deps.config.nlu.oos_threshold)
         match target:
             case FlowRoute():
                 return self._flow(turn, target)
@@ -266,8 +265,9 @@ class Pipeline:
             case "in_progress" | "completed" | "cancelled":
                 return _Outcome(step.text, "flow", events=step.events)
             case "needs_customer":
-                return _Outcome(self.deps.prompts.reply(ReplyKey.NEED_CUSTOMER), "flow",
-                                failed=True)
+                return _Outcome(
+                    self.deps.prompts.reply(ReplyKey.NEED_CUSTOMER), "flow", failed=True
+                )
             case "failed":
                 return _Outcome("", "flow", events=step.events, handoff="flow_retries")
             case "no_progress":
@@ -328,8 +328,9 @@ class Pipeline:
                 if verdict.action == "allow":
                     continue
                 turn.events.append(
-                    GuardrailTriggered("output", guard.name, verdict.action, verdict.reason,
-                                       verdict.score)
+                    GuardrailTriggered(
+                        "output", guard.name, verdict.action, verdict.reason, verdict.score
+                    )
                 )
                 if verdict.action == "rewrite" and verdict.text is not None:
                     outcome = replace(outcome, text=verdict.text)
@@ -341,7 +342,11 @@ class Pipeline:
     def _handoff_if_triggered(self, turn: _Turn, outcome: _Outcome) -> _Outcome:
         after = apply_all(
             turn.state,
-            [*turn.events, *outcome.events, BotUttered(outcome.text, outcome.route, outcome.failed)],
+            [
+                *turn.events,
+                *outcome.events,
+                BotUttered(outcome.text, outcome.route, outcome.failed),
+            ],
         )
         reason = outcome.handoff
         if reason is None and repeated_failure(after, self.deps.config.handoff.max_failed_turns):
@@ -382,9 +387,7 @@ class Pipeline:
         if outcome.handoff is not None:
             summary = self._summary(turn, outcome, events)
             events.append(HandoffRequested(outcome.handoff, self.deps.config.handoff.queue))
-        state = apply_all(
-            turn.state, events, history_limit=self.deps.config.limits.history_turns
-        )
+        state = apply_all(turn.state, events, history_limit=self.deps.config.limits.history_turns)
         self.deps.conversations.commit(replace(state, turn=state.turn + 1), events)
         return Reply(
             text=outcome.text,

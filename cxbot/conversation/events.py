@@ -137,7 +137,7 @@ Event: TypeAlias = (
 )
 
 _BY_KIND: dict[str, type[Any]] = {
-    cls.__dataclass_fields__["kind"].default: cls
+    str(cls.__dataclass_fields__["kind"].default): cls
     for cls in (
         UserUttered,
         BotUttered,

@@ -119,8 +119,14 @@ class SQLiteConversationStore:
                 "INSERT INTO events (conversation_id, seq, turn, kind, data, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (new.conversation_id, seq0 + i + 1, new.turn, e.kind,
-                     json.dumps(event_to_dict(e)), now)
+                    (
+                        new.conversation_id,
+                        seq0 + i + 1,
+                        new.turn,
+                        e.kind,
+                        json.dumps(event_to_dict(e)),
+                        now,
+                    )
                     for i, e in enumerate(events)
                 ],
             )

@@ -1,1 +1,1 @@
-"""Deterministic task flows (YAML in ``flows/``): slot filling, validation, confirmation, actions."""
+"""Deterministic task flows (YAML in ``flows/``): slots, validation, confirmation, actions."""

@@ -30,7 +30,7 @@ from cxbot.flows.slots import Choice, Extracted, Rejected, choices_for, display,
 from cxbot.flows.spec import FlowSpec, SlotSpec
 from cxbot.types import Entity
 
-__all__ = ["FlowEngine", "FlowTurn", "FlowStatus"]
+__all__ = ["FlowEngine", "FlowStatus", "FlowTurn"]
 
 FlowStatus = Literal[
     "in_progress", "completed", "cancelled", "no_progress", "failed", "needs_customer"
@@ -101,15 +101,19 @@ class FlowEngine:
     ) -> FlowTurn:
         frame = _require(state.flow)
         spec = self.flows[frame.flow]
-        if frame.awaiting_confirmation and _YES.search(text) and not self._has_values(
-            spec, frame, text, entities, ctx
+        if (
+            frame.awaiting_confirmation
+            and _YES.search(text)
+            and not self._has_values(spec, frame, text, entities, ctx)
         ):
             return self._run_action(spec, state, ctx)
         if _CANCEL.search(text):
             events: list[Event] = [FlowCancelled(spec.name)]
             return FlowTurn("cancelled", tuple(events), self._render(spec.cancelled, {}, spec.name))
-        if frame.awaiting_confirmation and _NO.search(text) and not self._has_values(
-            spec, frame, text, entities, ctx
+        if (
+            frame.awaiting_confirmation
+            and _NO.search(text)
+            and not self._has_values(spec, frame, text, entities, ctx)
         ):
             names = ", ".join(s.name for s in spec.slots)
             first = spec.slots[0].name
@@ -131,14 +135,21 @@ class FlowEngine:
 
     # -- steps ---------------------------------------------------------------------------
     def _has_values(
-        self, spec: FlowSpec, frame: FlowFrame, text: str, entities: Sequence[Entity],
+        self,
+        spec: FlowSpec,
+        frame: FlowFrame,
+        text: str,
+        entities: Sequence[Entity],
         ctx: ActionContext,
     ) -> bool:
         for slot in spec.slots:
             if slot.type == "appointment":
                 continue
             found = extract_slot(slot, text, entities, ctx)
-            if isinstance(found, Extracted | Rejected) and frame.slots.get(slot.name) != found.value:
+            if (
+                isinstance(found, Extracted | Rejected)
+                and frame.slots.get(slot.name) != found.value
+            ):
                 return True
         return False
 
@@ -186,14 +197,18 @@ class FlowEngine:
         if not filled and not started and named is not None:
             events += [SlotSet(named.name, None), SlotRequested(named.name)]
             frame = _require(apply_all(local, events[-2:]).flow)
-            return FlowTurn("in_progress", tuple(events), self._ask(spec, named, frame, ctx, retry=False))
+            return FlowTurn(
+                "in_progress", tuple(events), self._ask(spec, named, frame, ctx, retry=False)
+            )
         if not filled and not started and frame.requested is not None:
             slot = _slot(spec, frame.requested)
             events.append(SlotRejected(slot.name, "not understood"))
             frame = _require(apply_all(local, events[-1:]).flow)
             if frame.retries >= spec.max_retries:
                 return FlowTurn("failed", tuple(events), "not understood")
-            return FlowTurn("in_progress", tuple(events), self._ask(spec, slot, frame, ctx, retry=True))
+            return FlowTurn(
+                "in_progress", tuple(events), self._ask(spec, slot, frame, ctx, retry=True)
+            )
         return self._next(spec, events, frame, ctx)
 
     def _next(
@@ -203,15 +218,17 @@ class FlowEngine:
         if missing is not None:
             events.append(SlotRequested(missing.name))
             return FlowTurn(
-                "in_progress", tuple(events), self._ask(spec, missing, frame, ctx, retry=False),
+                "in_progress",
+                tuple(events),
+                self._ask(spec, missing, frame, ctx, retry=False),
                 frame.slots,
             )
         events.append(ConfirmationRequested(spec.name))
-        return FlowTurn("in_progress", tuple(events), self._confirm_text(spec, frame, ctx), frame.slots)
+        return FlowTurn(
+            "in_progress", tuple(events), self._confirm_text(spec, frame, ctx), frame.slots
+        )
 
-    def _run_action(
-        self, spec: FlowSpec, state: ConversationState, ctx: ActionContext
-    ) -> FlowTurn:
+    def _run_action(self, spec: FlowSpec, state: ConversationState, ctx: ActionContext) -> FlowTurn:
         frame = _require(state.flow)
         action = self.actions[spec.action]
         result = action(frame.slots, ctx)
@@ -240,9 +257,7 @@ class FlowEngine:
         for slot in spec.slots:
             value = frame.slots.get(slot.name)
             if value is not None:
-                options: list[Choice] = (
-                    choices_for(slot, ctx) if slot.type == "appointment" else []
-                )
+                options: list[Choice] = choices_for(slot, ctx) if slot.type == "appointment" else []
                 variables[slot.name] = display(slot, value, options)
         return variables
 
@@ -273,5 +288,3 @@ def _join(items: Sequence[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " or " + items[-1]
-
-

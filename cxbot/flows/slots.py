@@ -15,7 +15,7 @@ from cxbot.flows.actions.base import ActionContext
 from cxbot.flows.spec import SlotSpec
 from cxbot.types import Entity
 
-__all__ = ["Choice", "Extracted", "Rejected", "choices_for", "extract_slot", "display"]
+__all__ = ["Choice", "Extracted", "Rejected", "choices_for", "display", "extract_slot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,9 @@ def _match_choice(slot: SlotSpec, text: str, options: Sequence[Choice]) -> str |
     return hits[0] if len(hits) == 1 else None
 
 
-def _match_appointment(text: str, options: Sequence[Choice], entities: Sequence[Entity]) -> str | None:
+def _match_appointment(
+    text: str, options: Sequence[Choice], entities: Sequence[Entity]
+) -> str | None:
     if len(options) == 1:
         return options[0].value
     haystack = _words(text)
@@ -122,7 +124,9 @@ def extract_slot(
         case "date" | "time":
             value = next((e.value for e in entities if e.kind == slot.type), None)
         case "choice":
-            value = _match_choice(slot, text, options if options is not None else choices_for(slot, ctx))
+            value = _match_choice(
+                slot, text, options if options is not None else choices_for(slot, ctx)
+            )
         case "appointment":
             value = _match_appointment(
                 text, options if options is not None else choices_for(slot, ctx), entities

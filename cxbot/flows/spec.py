@@ -38,7 +38,9 @@ class _Model(BaseModel):
 class SlotSpec(_Model):
     name: str = Field(description="Slot name, used in templates as {{ name }}.")
     type: SlotType = Field(description="How values are recognised and normalised.")
-    ask: str = Field(description="Question asking for the slot (jinja2; {{ options }} lists choices).")
+    ask: str = Field(
+        description="Question asking for the slot (jinja2; {{ options }} lists choices)."
+    )
     reask: str | None = Field(None, description="Different phrasing after a failed attempt.")
     choices: tuple[str, ...] | None = Field(None, description="Allowed values of a choice slot.")
     choices_from: ChoiceSource | None = Field(None, description="Backend list of allowed values.")

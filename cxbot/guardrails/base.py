@@ -39,9 +39,13 @@ class GuardrailContext:
     embed: Callable[[str], Vector]
     message: str = ""
     own_contacts: Collection[str] = field(default_factory=frozenset)
+    _embedded: tuple[str, Vector] | None = None
 
     def vector(self) -> Vector:
-        return self.embed(self.message)
+        """The embedding of the current message (computed once per message text)."""
+        if self._embedded is None or self._embedded[0] != self.message:
+            self._embedded = (self.message, self.embed(self.message))
+        return self._embedded[1]
 
 
 class Guardrail(Protocol):

@@ -57,7 +57,11 @@ class HandoffSummary(BaseModel):
     created_at: datetime
 
     def as_text(self) -> str:
-        who = f"{self.customer.name} ({self.customer.id}, {self.customer.segment})" if self.customer else "unidentified customer"
+        who = (
+            f"{self.customer.name} ({self.customer.id}, {self.customer.segment})"
+            if self.customer
+            else "unidentified customer"
+        )
         lines = [
             f"Handoff to {self.queue}: {self.reason}",
             f"Customer: {who}",
@@ -117,9 +121,7 @@ class SummaryWriter:
         users = [e.text for e in events if isinstance(e, UserUttered)]
         intents = [e.intent for e in events if isinstance(e, UserUttered) and e.intent]
         customer = (
-            CustomerInfo(
-                id=profile.id, name=profile.name, segment=profile.fields.get("segment")
-            )
+            CustomerInfo(id=profile.id, name=profile.name, segment=profile.fields.get("segment"))
             if profile
             else None
         )
@@ -163,7 +165,13 @@ class SummaryWriter:
             try:
                 fields = LLMSummaryFields.model_validate_json(match.group(0) if match else text)
             except ValidationError as exc:
-                messages += [reply, HumanMessage(f"That was not valid JSON for the schema: {exc.errors()[:2]}. Reply with the JSON object only.")]
+                messages += [
+                    reply,
+                    HumanMessage(
+                        f"That was not valid JSON for the schema: {exc.errors()[:2]}. "
+                        "Reply with the JSON object only."
+                    ),
+                ]
                 continue
             return draft.model_copy(update={**fields.model_dump(), "written_by": "llm"})
         return draft

@@ -119,9 +119,11 @@ class SQLiteProfileStore:
         conn.execute("COMMIT")
 
     def get(self, customer_id: str) -> Profile | None:
-        row = self._conn().execute(
-            "SELECT data FROM profiles WHERE id = ?", (customer_id,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT data FROM profiles WHERE id = ?", (customer_id,))
+            .fetchone()
+        )
         if row is None:
             return None
         data = json.loads(row[0])

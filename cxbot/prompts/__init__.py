@@ -114,9 +114,7 @@ class PromptLibrary:
 
         text = self.replies()[key.value]
         try:
-            return str(
-                self._environment().from_string(text).render(**variables)
-            ).strip()
+            return str(self._environment().from_string(text).render(**variables)).strip()
         except jinja2.UndefinedError as exc:
             raise PromptError(
                 f"reply '{key.value}': variable missing: {exc.message}",

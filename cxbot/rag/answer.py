@@ -41,8 +41,12 @@ def _citation(hit: Hit) -> Citation:
     if "page" in meta:
         title = f"{title} (page {meta['page']})"
     snippet = hit.text if len(hit.text) <= 240 else hit.text[:237].rsplit(" ", 1)[0] + "…"
-    return Citation(source=str(meta.get("source", hit.id)), title=title, snippet=snippet,
-                    score=round(hit.score, 4))
+    return Citation(
+        source=str(meta.get("source", hit.id)),
+        title=title,
+        snippet=snippet,
+        score=round(hit.score, 4),
+    )
 
 
 def relevant_facts(
@@ -105,10 +109,12 @@ class Answerer:
 
     def _extract(self, vector: Vector, hits: Sequence[Hit], facts: Mapping[str, str]) -> Answer:
         candidates: list[tuple[int, int, str]] = []
-        close = [h for h in hits[:3] if h.score >= hits[0].score - self.PASSAGE_MARGIN] if hits else []
+        close = (
+            [h for h in hits[:3] if h.score >= hits[0].score - self.PASSAGE_MARGIN] if hits else []
+        )
         for rank, hit in enumerate(close):
             for position, sentence in enumerate(_SENTENCE.split(hit.text)):
-                sentence = sentence.strip().lstrip("-*• ").strip()
+                sentence = sentence.replace("**", "").strip().lstrip("-*• ").strip()
                 if len(sentence.split()) >= 4 and not sentence.startswith("|"):
                     candidates.append((rank, position, sentence))
         chosen: list[tuple[int, int, str]] = []
@@ -128,7 +134,9 @@ class Answerer:
         citations = [_citation(hits[rank]) for rank in used]
         if facts:
             parts.insert(0, self._facts_text(facts))
-            citations += [Citation(f"profile: {k}", k.replace("_", " "), v) for k, v in facts.items()]
+            citations += [
+                Citation(f"profile: {k}", k.replace("_", " "), v) for k, v in facts.items()
+            ]
         return Answer(" ".join(parts), tuple(citations))
 
     # -- with an LLM ---------------------------------------------------------------------
@@ -136,16 +144,18 @@ class Answerer:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         passages = [
-            {"n": i + 1, "source": h.metadata.get("source", h.id),
-             "title": h.metadata.get("title", ""), "text": h.text}
+            {
+                "n": i + 1,
+                "source": h.metadata.get("source", h.id),
+                "title": h.metadata.get("title", ""),
+                "text": h.text,
+            }
             for i, h in enumerate(hits)
         ]
         prompt = self.prompts.render(
             PromptTask.RAG_ANSWER, question=question, passages=passages, facts=facts
         )
-        message = self.chat_model.invoke(
-            [SystemMessage(self.system_prompt), HumanMessage(prompt)]
-        )
+        message = self.chat_model.invoke([SystemMessage(self.system_prompt), HumanMessage(prompt)])
         text = str(message.content).strip()
         cited = {int(n) for n in _CITED.findall(text) if 0 < int(n) <= len(hits)}
         chosen = sorted(cited) if cited else list(range(1, len(hits) + 1))

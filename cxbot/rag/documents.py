@@ -47,7 +47,8 @@ def _markdown_sections(text: str) -> list[Section]:
     )
     sections = []
     for part in splitter.split_text(text):
-        heading = part.metadata.get("h3") or part.metadata.get("h2") or part.metadata.get("h1", "")
+        meta: dict[str, str] = dict(part.metadata)
+        heading = meta.get("h3") or meta.get("h2") or meta.get("h1", "")
         if part.page_content.strip():
             sections.append(Section(part.page_content.strip(), str(heading)))
     return sections
@@ -58,14 +59,17 @@ def _read_html(raw: bytes, source: str) -> tuple[str, list[Section]]:
 
     html = raw.decode("utf-8", errors="replace")
     text = trafilatura.extract(
-        html, output_format="markdown", include_comments=False, include_tables=True,
+        html,
+        output_format="markdown",
+        include_comments=False,
+        include_tables=True,
         favor_precision=True,
     )
     if not text:
         raise IngestError("no main text found in the HTML page", source=source)
     meta = trafilatura.extract_metadata(html)
     title = (meta.title if meta is not None and meta.title else "") or ""
-    title = re.split(r"\s+[|–-]\s+", title)[0].strip()
+    title = re.split(r"\s+[|\u2013-]\s+", title)[0].strip()
     return title, _markdown_sections(text)
 
 
@@ -76,7 +80,7 @@ def _read_pdf(path: Path, source: str) -> tuple[str, list[Section]]:
     try:
         reader = PdfReader(path)
         pages = [page.extract_text() or "" for page in reader.pages]
-        title = str((reader.metadata or {}).get("/Title") or "")
+        title = str(reader.metadata.get("/Title") or "") if reader.metadata else ""
     except (PdfReadError, OSError, ValueError) as exc:
         raise IngestError(f"unreadable PDF: {exc}", source=source) from exc
     sections = [

@@ -122,9 +122,12 @@ class Ingestor:
             except IngestError as exc:
                 errors.append(exc)
                 continue
-            todo.append((document, chunk_document(
-                document, size=self.chunk_size, overlap=self.chunk_overlap
-            )))
+            todo.append(
+                (
+                    document,
+                    chunk_document(document, size=self.chunk_size, overlap=self.chunk_overlap),
+                )
+            )
 
         removed = sorted(set(known) - seen)
         for source in removed:
@@ -143,7 +146,9 @@ class Ingestor:
             try:
                 self.store.delete_source(document.source)
                 self.store.upsert(
-                    [c.id for c in chunks], block, [c.text for c in chunks],
+                    [c.id for c in chunks],
+                    block,
+                    [c.text for c in chunks],
                     [c.metadata() for c in chunks],
                 )
             except BackendError:

@@ -31,7 +31,10 @@ class Hit:
 
 class VectorStore(Protocol):
     def upsert(
-        self, ids: Sequence[str], vectors: Matrix, texts: Sequence[str],
+        self,
+        ids: Sequence[str],
+        vectors: Matrix,
+        texts: Sequence[str],
         metadatas: Sequence[Mapping[str, Any]],
     ) -> None: ...
 
@@ -62,15 +65,17 @@ class ChromaStore:
     def _col(self) -> Any:
         if self._collection is None:
             import chromadb
+            from chromadb.config import Settings
 
-            settings = chromadb.Settings(anonymized_telemetry=False)
+            settings = Settings(anonymized_telemetry=False)
             try:
                 if self.url is not None:
                     from urllib.parse import urlparse
 
                     parsed = urlparse(self.url)
                     client: Any = chromadb.HttpClient(
-                        host=parsed.hostname or "127.0.0.1", port=parsed.port or 8000,
+                        host=parsed.hostname or "127.0.0.1",
+                        port=parsed.port or 8000,
                         settings=settings,
                     )
                 elif self.path is not None:
@@ -85,13 +90,18 @@ class ChromaStore:
         return self._collection
 
     def upsert(
-        self, ids: Sequence[str], vectors: Matrix, texts: Sequence[str],
+        self,
+        ids: Sequence[str],
+        vectors: Matrix,
+        texts: Sequence[str],
         metadatas: Sequence[Mapping[str, Any]],
     ) -> None:
         if not ids:
             return
         self._col().upsert(
-            ids=list(ids), embeddings=vectors, documents=list(texts),
+            ids=list(ids),
+            embeddings=vectors,
+            documents=list(texts),
             metadatas=[dict(m) for m in metadatas],
         )
 
@@ -103,14 +113,18 @@ class ChromaStore:
         if col.count() == 0:
             return []
         result = col.query(
-            query_embeddings=[vector], n_results=k,
+            query_embeddings=[vector],
+            n_results=k,
             include=["documents", "metadatas", "distances"],
         )
         return [
             Hit(id=i, text=d, metadata=m or {}, score=1.0 - float(dist))
             for i, d, m, dist in zip(
-                result["ids"][0], result["documents"][0], result["metadatas"][0],
-                result["distances"][0], strict=True,
+                result["ids"][0],
+                result["documents"][0],
+                result["metadatas"][0],
+                result["distances"][0],
+                strict=True,
             )
         ]
 

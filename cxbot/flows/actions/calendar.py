@@ -197,9 +197,11 @@ class SQLiteCalendar:
         for _ in range(24 * 60 // self._opening.slot_minutes * 14):
             if len(found) >= count:
                 break
-            if self._opening.is_open_day(candidate.date()) and self._opening.is_slot_start(
-                candidate.time()
-            ) and self._free_advisor(conn, branch, topic, candidate):
+            if (
+                self._opening.is_open_day(candidate.date())
+                and self._opening.is_slot_start(candidate.time())
+                and self._free_advisor(conn, branch, topic, candidate)
+            ):
                 found.append(candidate)
             candidate += step
         return found
@@ -222,8 +224,14 @@ class SQLiteCalendar:
             )
             conn.execute(
                 "INSERT INTO appointments VALUES (?, ?, ?, ?, ?, ?, 'booked')",
-                (appointment.id, customer_id, advisor, branch, topic,
-                 start.isoformat(timespec="minutes")),
+                (
+                    appointment.id,
+                    customer_id,
+                    advisor,
+                    branch,
+                    topic,
+                    start.isoformat(timespec="minutes"),
+                ),
             )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -234,16 +242,24 @@ class SQLiteCalendar:
 
     def _row(self, row: Sequence[str]) -> Appointment:
         return Appointment(
-            id=row[0], customer_id=row[1], advisor=row[2], branch=row[3], topic=row[4],
+            id=row[0],
+            customer_id=row[1],
+            advisor=row[2],
+            branch=row[3],
+            topic=row[4],
             start=datetime.fromisoformat(row[5]),
         )
 
     def get(self, appointment_id: str) -> Appointment | None:
-        row = self._conn().execute(
-            "SELECT id, customer_id, advisor_id, branch, topic, start FROM appointments "
-            "WHERE id = ? AND status = 'booked'",
-            (appointment_id,),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT id, customer_id, advisor_id, branch, topic, start FROM appointments "
+                "WHERE id = ? AND status = 'booked'",
+                (appointment_id,),
+            )
+            .fetchone()
+        )
         return self._row(row) if row else None
 
     def upcoming(self, customer_id: str, now: datetime) -> list[Appointment]:
@@ -275,7 +291,8 @@ class SQLiteCalendar:
                 "SELECT 1 FROM appointments WHERE advisor_id = ? AND start = ? "
                 "AND status = 'booked'",
                 (old.advisor, start.isoformat(timespec="minutes")),
-            ).fetchone() is None
+            ).fetchone()
+            is None
             else self._free_advisor(conn, old.branch, old.topic, start)
         )
         if advisor is None:

@@ -10,21 +10,35 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cxbot.guardrails.base import ALLOW, GuardrailContext, Verdict
+from cxbot.guardrails.base import GuardrailContext, Verdict
 
 __all__ = ["InjectionGuard", "normalise"]
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+)
 
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.I))
     for name, pattern in (
-        ("override", r"\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(previous|prior|above|earlier|all|your|the|any)\b.{0,30}\b(instructions?|rules?|prompts?|guidelines?|directions?|polic(y|ies))"),
-        ("reveal_prompt", r"\b(reveal|show|print|repeat|output|tell me|what is|what's|display|leak)\b.{0,40}\b(system|hidden|initial|original|secret)\s+(prompt|instructions?|message|rules?)"),
-        ("persona", r"\b(you are now|from now on you are|act as|pretend (to be|you are)|roleplay as)\b.{0,40}\b(dan|unfiltered|uncensored|jailbroken|evil|without (any )?(rules|restrictions|limits))"),
+        (
+            "override",
+            r"\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(previous|prior|above|earlier|all|your|the|any)\b.{0,30}\b(instructions?|rules?|prompts?|guidelines?|directions?|polic(y|ies))",
+        ),
+        (
+            "reveal_prompt",
+            r"\b(reveal|show|print|repeat|output|tell me|what is|what's|display|leak)\b.{0,40}\b(system|hidden|initial|original|secret)\s+(prompt|instructions?|message|rules?)",
+        ),
+        (
+            "persona",
+            r"\b(you are now|from now on you are|act as|pretend (to be|you are)|roleplay as)\b.{0,40}\b(dan|unfiltered|uncensored|jailbroken|evil|without (any )?(rules|restrictions|limits))",
+        ),
         ("mode_switch", r"\b(developer|debug|god|admin|sudo|jailbreak|dan)\s+mode\b"),
-        ("no_rules", r"\b(no|without) (any )?(restrictions|filters|guardrails|rules|limitations)\b.{0,30}\b(respond|answer|reply|now)"),
+        (
+            "no_rules",
+            r"\b(no|without) (any )?(restrictions|filters|guardrails|rules|limitations)\b.{0,30}\b(respond|answer|reply|now)",
+        ),
         ("delimiter", r"(^|\n)\s*(system|assistant)\s*:|<\|?(system|im_start)\|?>|\[/?INST\]"),
     )
 )

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from cxbot.guardrails.base import ALLOW, GuardrailContext, Verdict
 from cxbot.nlu.entities import extract_entities
+from cxbot.types import EntityKind
 
 __all__ = ["PLACEHOLDERS", "PiiRedactor", "redact"]
 
-PLACEHOLDERS = {
+PLACEHOLDERS: dict[EntityKind, str] = {
     "email": "[EMAIL]",
     "phone": "[PHONE]",
     "card_number": "[CARD_NUMBER]",

@@ -24,7 +24,9 @@ class PiiLeakGuard:
 
     def check(self, text: str, ctx: GuardrailContext) -> Verdict:
         own = {c.lower() for c in ctx.own_contacts}
-        for entity in extract_entities(text, ctx.now, kinds=("email", "phone", "card_number", "iban")):
+        for entity in extract_entities(
+            text, ctx.now, kinds=("email", "phone", "card_number", "iban")
+        ):
             if entity.value.lower() in own:
                 continue
             if entity.kind in ("card_number", "iban"):
