@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -208,10 +207,10 @@ def _repl(console: Console, bot: Assistant, conversation: str, customer: str | N
         print_reply(console, reply)
 
 
-def main(argv: list[str] | None = None) -> None:
-    try:
-        app(args=argv, prog_name="cxbot")
-    except SystemExit as exc:
-        if exc.code not in (0, None) or argv is None:
-            raise
-    sys.stdout.flush()
+def main() -> None:
+    """Entry point of the ``cxbot`` console script."""
+    app(prog_name="cxbot")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+# The two commands that matter: `make demo` and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+CXBOT  := $(VENV)/bin/cxbot
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: install demo test test-slow lint typecheck check clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## Ingest the Northwind sample knowledge and run the scripted demo conversation.
+demo: install
+	$(CXBOT) ingest
+	$(CXBOT) chat --script evals/northwind/demo.yaml --fresh
+
+## The default test suite (real MiniLM, Chroma, SQLite, stub LLM server; offline).
+test: install
+	$(PY) -m pytest -q -m "not slow"
+
+## Slow checks (full datasets, benchmarks).
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+lint: install
+	$(VENV)/bin/ruff check cxbot tests
+	$(VENV)/bin/ruff format --check cxbot tests
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+clean:
+	rm -rf .cxbot .pytest_cache .mypy_cache .ruff_cache

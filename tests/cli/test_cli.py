@@ -1,0 +1,116 @@
+"""The ``cxbot`` command, run as a user runs it (a subprocess), on a project copy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def cxbot(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "cxbot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=240,
+    )
+
+
+def test_chat_survives_bad_input_without_a_traceback(project: Path) -> None:
+    lines = [
+        "",
+        "x" * 100_000,
+        "\x00\x01\x02",
+        "/customer C-9999",
+        "hello",
+        "/customer C-1002",
+        "How do I change my PIN?",
+        "/quit",
+    ]
+    result = cxbot("chat", "--dir", str(project), stdin="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "InvalidMessage" in result.stdout
+    assert "UnknownCustomer" in result.stdout
+    assert "route=rag" in result.stdout
+
+
+def test_validate_reports_a_flow_error_with_file_and_line(project: Path) -> None:
+    flow = project / "flows/cancel_appointment.yaml"
+    flow.write_text(flow.read_text().replace("type: appointment", "type: appointmnet"))
+    result = cxbot("validate", "--dir", str(project))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "cancel_appointment.yaml:" in result.stdout
+    assert "slots.0.type" in result.stdout
+
+
+def test_validate_accepts_the_sample_and_writes_the_schema(project: Path, tmp_path: Path) -> None:
+    schema = tmp_path / "flow.schema.json"
+    result = cxbot("validate", "--dir", str(project), "--schema", str(schema))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 flows" in result.stdout
+    assert '"slots"' in schema.read_text()
+
+
+def test_config_typo_is_reported_not_raised(project: Path) -> None:
+    config = project / "cxbot.yaml"
+    config.write_text(config.read_text().replace("top_k: 4", "topk: 4"))
+    result = cxbot("chat", "--dir", str(project), stdin="/quit\n")
+    assert result.returncode == 2
+    assert "cxbot.yaml:" in result.stdout and "top_k" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_init_then_ingest_and_scripted_chat(tmp_path: Path) -> None:
+    target = tmp_path / "shop"
+    assert cxbot("init", str(target)).returncode == 0
+    assert (target / "cxbot.yaml").is_file()
+    again = cxbot("init", str(target))
+    assert again.returncode == 2
+    ingest = cxbot("ingest", "--dir", str(target))
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    assert "2 added" in ingest.stdout
+    second = cxbot("ingest", "--dir", str(target))
+    assert "0 chunks embedded" in second.stdout and "2 unchanged" in second.stdout
+    script = tmp_path / "script.yaml"
+    script.write_text(
+        "conversations:\n"
+        "  - id: s1\n"
+        "    turns:\n"
+        "      - user: How long do refunds take?\n"
+        "        expect: {route: rag, cites: example/returns.md}\n"
+    )
+    chat = cxbot("chat", "--dir", str(target), "--script", str(script))
+    assert chat.returncode == 0, chat.stdout + chat.stderr
+    assert "all expectations met" in chat.stdout
+
+
+def test_scripted_chat_fails_when_an_expectation_is_missed(project: Path, tmp_path: Path) -> None:
+    script = tmp_path / "wrong.yaml"
+    script.write_text(
+        "conversations:\n"
+        "  - id: w1\n"
+        "    turns:\n"
+        "      - user: How do I change my PIN?\n"
+        "        expect: {route: flow}\n"
+    )
+    result = cxbot("chat", "--dir", str(project), "--script", str(script))
+    assert result.returncode == 1
+    assert "expected: route 'rag' != 'flow'" in result.stdout
+
+
+def test_scaffold_prompts_match_the_project_defaults() -> None:
+    root = Path(__file__).resolve().parents[2]
+    scaffold = root / "cxbot/scaffold/prompts"
+    for path in (root / "prompts").iterdir():
+        assert (scaffold / path.name).read_text() == path.read_text(), path.name
