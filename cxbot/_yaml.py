@@ -64,10 +64,19 @@ def _line_of(data: Any, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def _fix_for(model: type[BaseModel], err: Any) -> str | None:
+def _fix_for(model: type[BaseModel], err: Any, errors: list[Any]) -> str | None:
     """A human fix for one pydantic error: close spellings for unknown keys, allowed values."""
     if err["type"] == "extra_forbidden":
         key = str(err["loc"][-1])
+        parent = tuple(err["loc"][:-1])
+        missing = [
+            str(e["loc"][-1])
+            for e in errors
+            if e["type"] == "missing" and tuple(e["loc"][:-1]) == parent
+        ]
+        if missing:
+            best = difflib.get_close_matches(key, missing, n=1, cutoff=0.0)[0]
+            return f"did you mean '{best}'? '{key}' is not a valid key here"
         target: Any = model
         for part in err["loc"][:-1]:
             if isinstance(part, int):
@@ -113,12 +122,14 @@ def load_yaml_model(
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        # a misspelt key also makes the right key "missing": report the misspelling
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = tuple(first["loc"])
         where = ".".join(str(p) for p in loc) or "(top level)"
         raise error(
             f"{where}: {first['msg']}",
             file=path,
             line=_line_of(data, loc),
-            fix=_fix_for(model, first),
+            fix=_fix_for(model, first, errors),
         ) from None

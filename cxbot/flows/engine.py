@@ -115,6 +115,13 @@ class FlowEngine:
             and _NO.search(text)
             and not self._has_values(spec, frame, text, entities, ctx)
         ):
+            named = _named_slot(spec, text)
+            if named is not None:
+                return FlowTurn(
+                    "in_progress",
+                    (SlotSet(named.name, None), SlotRequested(named.name)),
+                    self._ask(spec, named, frame, ctx, retry=False),
+                )
             names = ", ".join(s.name for s in spec.slots)
             first = spec.slots[0].name
             return FlowTurn(
@@ -193,7 +200,7 @@ class FlowEngine:
                 return FlowTurn("failed", tuple(events), bad.reason)
             ask = self._ask(spec, slot, frame, ctx, retry=True)
             return FlowTurn("in_progress", tuple(events), f"Sorry, {bad.reason}. {ask}")
-        named = next((s for s in spec.slots if re.search(rf"\b{s.name}\b", text, re.I)), None)
+        named = _named_slot(spec, text)
         if not filled and not started and named is not None:
             events += [SlotSet(named.name, None), SlotRequested(named.name)]
             frame = _require(apply_all(local, events[-2:]).flow)
@@ -277,6 +284,11 @@ def _require(frame: FlowFrame | None) -> FlowFrame:
     if frame is None:
         raise RuntimeError("no flow in progress")
     return frame
+
+
+def _named_slot(spec: FlowSpec, text: str) -> SlotSpec | None:
+    """A slot the customer names ("change the date")."""
+    return next((s for s in spec.slots if re.search(rf"\b{s.name}\b", text, re.I)), None)
 
 
 def _slot(spec: FlowSpec, name: str) -> SlotSpec:

@@ -87,8 +87,6 @@ class FlowSpec(_Model):
         names = [s.name for s in self.slots]
         if len(set(names)) != len(names):
             raise ValueError(f"slot names repeat: {names}")
-        if self.conflict is not None and self.conflict.slot not in names:
-            raise ValueError(f"conflict.slot '{self.conflict.slot}' is not a slot of this flow")
         return self
 
 
@@ -119,11 +117,32 @@ def load_flows(folder: Path, *, actions: Collection[str]) -> dict[str, FlowSpec]
             raise FlowSpecError(
                 f"flow name '{spec.name}' differs from the file name",
                 file=path,
-                line=data.lc.key("name")[0] + 1 if hasattr(data, "lc") else None,
+                line=_line(data, "name"),
                 fix=f"rename the file to {spec.name}.yaml or set name: {path.stem}",
+            )
+        names = [s.name for s in spec.slots]
+        if spec.conflict is not None and spec.conflict.slot not in names:
+            raise FlowSpecError(
+                f"conflict.slot '{spec.conflict.slot}' is not a slot of this flow",
+                file=path,
+                line=_line(data, "conflict", "slot"),
+                fix=f"use one of: {', '.join(names)}",
             )
         flows[spec.name] = spec
     return flows
+
+
+def _line(data: Any, *keys: str) -> int | None:
+    """1-based line of a nested key in ruamel data, if recorded."""
+    node = data
+    line = None
+    for key in keys:
+        try:
+            line = node.lc.key(key)[0] + 1
+            node = node[key]
+        except (AttributeError, KeyError, TypeError):
+            break
+    return line
 
 
 def load_intents(path: Path) -> IntentsFile:

@@ -120,10 +120,11 @@ _NUMERIC_DATE: Final = re.compile(
     r"(?P<year>\d{4}|\d{2})(?!\d|[/.-]\d)"
 )
 _DAY_MONTH: Final = re.compile(
-    rf"\b(?:the\s+)?{_ORDINAL_RE}(?:\s+of)?\s+(?P<month>{_MONTH_RE})\b{_YEAR_RE}", _I
+    rf"\b(?:(?:{_WEEKDAY_RE})\s+)?(?:the\s+)?{_ORDINAL_RE}(?:\s+of)?\s+(?P<month>{_MONTH_RE})\b{_YEAR_RE}",
+    _I,
 )
 _MONTH_DAY: Final = re.compile(
-    rf"\b(?P<month>{_MONTH_RE})\s+(?:the\s+)?{_ORDINAL_RE}\b{_YEAR_RE}", _I
+    rf"\b(?:(?:{_WEEKDAY_RE})\s+)?(?P<month>{_MONTH_RE})\s+(?:the\s+)?{_ORDINAL_RE}\b{_YEAR_RE}", _I
 )
 _ORDINAL_DAY: Final = re.compile(
     rf"\b(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)\b(?!\s+(?:{_NOT_A_DAY_AFTER})\b)", _I

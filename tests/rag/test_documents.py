@@ -293,8 +293,9 @@ def test_chunk_ids_are_unique_across_the_knowledge(documents: list[Document]) ->
 
 def test_chunk_ids_are_unique_for_repeated_text_under_one_heading(tmp_path: Path) -> None:
     path = tmp_path / "faq.md"
-    path.write_text("# FAQ\n\n## Question\n\nAsk us anything.\n\nAsk us anything.\n",
-                    encoding="utf-8")
+    path.write_text(
+        "# FAQ\n\n## Question\n\nAsk us anything.\n\nAsk us anything.\n", encoding="utf-8"
+    )
     chunks = chunk_document(read_document(path, tmp_path), size=20, overlap=0)
 
     assert [c.text for c in chunks] == ["Ask us anything.", "Ask us anything."]
@@ -318,16 +319,15 @@ def test_chunk_ids_are_stable_across_runs() -> None:
         "branches/accessibility.html",
         "fees/tariff-of-charges.pdf",
     ]
-    here = {
-        s: [c.id for c in chunk_document(_read(s), size=900, overlap=120)] for s in sources
-    }
-    again = {
-        s: [c.id for c in chunk_document(_read(s), size=900, overlap=120)] for s in sources
-    }
+    here = {s: [c.id for c in chunk_document(_read(s), size=900, overlap=120)] for s in sources}
+    again = {s: [c.id for c in chunk_document(_read(s), size=900, overlap=120)] for s in sources}
     # another interpreter with a different hash seed
     out = subprocess.run(
         [sys.executable, "-c", _CHUNK_IDS_SCRIPT, str(KNOWLEDGE), *sources],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
         env={"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"},
     )
     other_process = json.loads(out.stdout)
@@ -341,8 +341,9 @@ def test_editing_one_section_keeps_the_ids_of_earlier_chunks(tmp_path: Path) -> 
     original = (KNOWLEDGE / "cards/lost-or-stolen-card.md").read_text(encoding="utf-8")
     path.write_text(original, encoding="utf-8")
     before = [c.id for c in chunk_document(read_document(path, tmp_path), size=900, overlap=120)]
-    path.write_text(original.replace("(24 hours). We can send", "(24 hours). We will send"),
-                    encoding="utf-8")
+    path.write_text(
+        original.replace("(24 hours). We can send", "(24 hours). We will send"), encoding="utf-8"
+    )
     after = [c.id for c in chunk_document(read_document(path, tmp_path), size=900, overlap=120)]
 
     assert len(before) == len(after)

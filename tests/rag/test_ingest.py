@@ -103,9 +103,7 @@ def _assert_store_matches_knowledge(project: Path) -> None:
         expected = _expected_ids(project, source)
         assert sorted(stored[source]) == sorted(expected), source
     manifest = _manifest(project)
-    assert manifest == {
-        s: (_sha256(root / s), len(_expected_ids(project, s))) for s in files
-    }
+    assert manifest == {s: (_sha256(root / s), len(_expected_ids(project, s))) for s in files}
 
 
 # -- tests -------------------------------------------------------------------------------
@@ -123,7 +121,7 @@ def test_rerun_on_unchanged_knowledge_embeds_nothing(
 
     assert report.chunks_embedded == 0
     assert embedder.documents_embedded == embedded_before
-    assert report.unchanged == len(files) == 35
+    assert report.unchanged == len(files) > 30
     assert report.added == report.updated == report.removed == ()
     assert report.errors == ()
     assert not report.changed
@@ -135,8 +133,9 @@ def test_editing_one_article_reembeds_only_that_article(
 ) -> None:
     bot = make_bot()
     question = "Can I change my PIN at the Zephyr kiosk at the railway station?"
-    assert not any("Zephyr" in h.text for h in bot.pipeline.retriever.run(
-        embedder.embed_query(question)))
+    assert not any(
+        "Zephyr" in h.text for h in bot.pipeline.retriever.run(embedder.embed_query(question))
+    )
     old_ids = set(_stored_ids(project)[PIN])
     with (_knowledge(project) / PIN).open("a", encoding="utf-8") as fh:
         fh.write(PIN_ADDITION)
@@ -201,7 +200,7 @@ def test_adding_a_file_ingests_only_it(
 
     assert report.added == (source,)
     assert report.updated == report.removed == report.errors == ()
-    assert report.unchanged == len(_files(project)) - 1 == 35
+    assert report.unchanged == len(_files(project)) - 1
     assert report.chunks_embedded == len(_expected_ids(project, source))
     assert embedder.documents_embedded - before == report.chunks_embedded
     assert source in bot.vector_store.sources()
@@ -275,7 +274,10 @@ class FailingStore(ChromaStore):
         self.upserts = 0
 
     def upsert(
-        self, ids: Sequence[str], vectors: Any, texts: Sequence[str],
+        self,
+        ids: Sequence[str],
+        vectors: Any,
+        texts: Sequence[str],
         metadatas: Sequence[Mapping[str, Any]],
     ) -> None:
         self.upserts += 1
