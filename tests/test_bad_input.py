@@ -53,7 +53,7 @@ def test_unknown_customer_is_a_typed_error(mid_booking: Assistant) -> None:
 
 
 def test_valid_utf8_bytes_are_accepted(bot: Assistant) -> None:
-    reply = bot.respond("bytes", "How do I change my PIN?".encode())  # type: ignore[arg-type]
+    reply = bot.respond("bytes", b"How do I change my PIN?")  # type: ignore[arg-type]
     assert reply.route == "rag"
 
 

@@ -120,7 +120,8 @@ _NUMERIC_DATE: Final = re.compile(
     r"(?P<year>\d{4}|\d{2})(?!\d|[/.-]\d)"
 )
 _DAY_MONTH: Final = re.compile(
-    rf"\b(?:(?:{_WEEKDAY_RE})\s+)?(?:the\s+)?{_ORDINAL_RE}(?:\s+of)?\s+(?P<month>{_MONTH_RE})\b{_YEAR_RE}",
+    rf"\b(?:(?:{_WEEKDAY_RE})\s+)?(?:the\s+)?{_ORDINAL_RE}(?:\s+of)?\s+"
+    rf"(?P<month>{_MONTH_RE})\b{_YEAR_RE}",
     _I,
 )
 _MONTH_DAY: Final = re.compile(

@@ -76,5 +76,6 @@ def test_ordinary_questions_pass(bot: Assistant, benign: str) -> None:
 
 
 def test_normalise_folds_confusables_and_leetspeak() -> None:
-    assert normalise("ＩＧＮＯＲＥ pr3v10us") == "ignore previous"
+    fullwidth = "\uff29\uff27\uff2e\uff2f\uff32\uff25"  # "IGNORE" in fullwidth forms
+    assert normalise(f"{fullwidth} pr3v10us") == "ignore previous"
     assert normalise("in\u200bstruc\u200dtions") == "instructions"
