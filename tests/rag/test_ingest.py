@@ -244,12 +244,6 @@ def test_corrupt_file_is_reported_and_the_rest_is_ingested(
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux /proc")
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="Ingestor.run hashes path.read_bytes() outside its try block: an unreadable "
-    "file aborts the whole run with a raw OSError instead of being reported in errors",
-)
 def test_unreadable_file_is_reported_and_the_rest_is_ingested(
     make_bot: MakeBot, project: Path
 ) -> None:
