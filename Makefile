@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install demo test test-slow lint typecheck check clean
+.PHONY: install demo test test-slow import-time lint typecheck check clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ test: install
 ## Slow checks (full datasets, benchmarks).
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+## How long `import cxbot` takes (a fresh interpreter each time, compared with `pass`).
+import-time: install
+	@$(PY) -m timeit -n 1 -r 20 -s "import subprocess, sys" "subprocess.run([sys.executable, '-c', 'pass'])" | sed 's/^/python -c pass:         /'
+	@$(PY) -m timeit -n 1 -r 20 -s "import subprocess, sys" "subprocess.run([sys.executable, '-c', 'import cxbot'])" | sed 's/^/python -c import cxbot: /'
 
 lint: install
 	$(VENV)/bin/ruff check cxbot tests
