@@ -64,6 +64,7 @@ class Assistant:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._warm = False
+        self._warm_lock = threading.Lock()
 
     @classmethod
     def from_dir(
@@ -155,8 +156,11 @@ class Assistant:
     # -- lifecycle -----------------------------------------------------------------------
     def warm_up(self) -> None:
         """Load the model, embed the intent examples and attack set, open the vector store."""
-        if self._warm:
-            return
+        with self._warm_lock:
+            if not self._warm:
+                self._warm_up()
+
+    def _warm_up(self) -> None:
         embedder = self.deps.embedder
         warm = getattr(embedder, "warm_up", None)
         if callable(warm):

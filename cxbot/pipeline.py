@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, assert_never
+from typing import TYPE_CHECKING, Literal, assert_never
 
 from cxbot.conversation.events import (
     BotUttered,
@@ -209,24 +209,38 @@ class Pipeline:
             turn.events.append(CustomerIdentified(customer_id))
         return turn
 
-    def _input_guardrails(self, turn: _Turn) -> _Outcome | None:
+    def _screen(
+        self, turn: _Turn, stage: Literal["input", "output"], text: str
+    ) -> tuple[str, bool]:
+        """Run one stage's guardrails in order: apply rewrites, audit every verdict that is
+        not "allow"; returns the final text and whether a guardrail blocked it."""
+        guards = self.input_guardrails if stage == "input" else self.output_guardrails
         with turn.trace.stage("guardrails"):
-            for guard in self.input_guardrails:
-                verdict = guard.check(turn.guard_ctx.message, turn.guard_ctx)
+            for guard in guards:
+                if stage == "input":
+                    turn.guard_ctx.message = text
+                verdict = guard.check(text, turn.guard_ctx)
                 if verdict.action == "allow":
                     continue
                 turn.events.append(
                     GuardrailTriggered(
-                        "input", guard.name, verdict.action, verdict.reason, verdict.score
+                        stage, guard.name, verdict.action, verdict.reason, verdict.score
                     )
                 )
-                if verdict.action == "rewrite" and verdict.text is not None:
-                    turn.guard_ctx.message = verdict.text
-                elif verdict.action == "block":
-                    turn.events.append(UserUttered(turn.guard_ctx.message))
-                    text = self.deps.prompts.reply(ReplyKey.BLOCKED_INJECTION)
-                    return _Outcome(text, "blocked")
-        return None
+                if verdict.action == "block":
+                    return text, True
+                if verdict.text is not None:
+                    text = verdict.text
+        if stage == "input":
+            turn.guard_ctx.message = text
+        return text, False
+
+    def _input_guardrails(self, turn: _Turn) -> _Outcome | None:
+        _, blocked = self._screen(turn, "input", turn.guard_ctx.message)
+        if not blocked:
+            return None
+        turn.events.append(UserUttered(turn.guard_ctx.message))
+        return _Outcome(self.deps.prompts.reply(ReplyKey.BLOCKED_INJECTION), "blocked")
 
     def _understand(self, turn: _Turn) -> None:
         vector = turn.guard_ctx.vector()
@@ -311,33 +325,19 @@ class Pipeline:
         return _Outcome(text, "flow")
 
     def _with_agent(self, turn: _Turn) -> _Outcome:
-        with turn.trace.stage("guardrails"):
-            for guard in self.input_guardrails:
-                verdict = guard.check(turn.guard_ctx.message, turn.guard_ctx)
-                if verdict.action == "rewrite" and verdict.text is not None:
-                    turn.guard_ctx.message = verdict.text
+        # the human agent reads the message, so it is screened (redacted) but never blocked
+        self._screen(turn, "input", turn.guard_ctx.message)
         turn.events.append(UserUttered(turn.guard_ctx.message))
         return _Outcome(self.deps.prompts.reply(ReplyKey.WITH_AGENT), "handoff")
 
     def _output_guardrails(self, turn: _Turn, outcome: _Outcome) -> _Outcome:
         if not outcome.text:
             return outcome
-        with turn.trace.stage("guardrails"):
-            for guard in self.output_guardrails:
-                verdict = guard.check(outcome.text, turn.guard_ctx)
-                if verdict.action == "allow":
-                    continue
-                turn.events.append(
-                    GuardrailTriggered(
-                        "output", guard.name, verdict.action, verdict.reason, verdict.score
-                    )
-                )
-                if verdict.action == "rewrite" and verdict.text is not None:
-                    outcome = replace(outcome, text=verdict.text)
-                else:
-                    text = self.deps.prompts.reply(ReplyKey.BLOCKED_OUTPUT)
-                    return replace(outcome, text=text, citations=(), route="blocked")
-        return outcome
+        text, blocked = self._screen(turn, "output", outcome.text)
+        if blocked:
+            text = self.deps.prompts.reply(ReplyKey.BLOCKED_OUTPUT)
+            return replace(outcome, text=text, citations=(), route="blocked")
+        return replace(outcome, text=text)
 
     def _handoff_if_triggered(self, turn: _Turn, outcome: _Outcome) -> _Outcome:
         after = apply_all(

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
+from cxbot._sqlite import ThreadLocalSQLite
 from cxbot.conversation.events import Event, event_from_dict, event_to_dict
 from cxbot.conversation.state import ConversationState
 from cxbot.errors import BackendError
@@ -64,18 +64,8 @@ class SQLiteConversationStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._local = threading.local()
+        self._conn = ThreadLocalSQLite(self.path)
         self._conn().executescript(_SCHEMA)
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
 
     def load(self, conversation_id: str) -> ConversationState:
         row = (
@@ -144,7 +134,4 @@ class SQLiteConversationStore:
         return [event_from_dict(json.loads(data)) for (data,) in rows]
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._conn.close()

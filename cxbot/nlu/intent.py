@@ -44,10 +44,12 @@ class IntentClassifier:
         if self._matrix is not None:
             return
         texts: list[str] = []
+        labels: list[str] = []
         for name, utterances in sorted(self.examples.items()):
             texts.extend(utterances)
-            self._labels.extend([name] * len(utterances))
-        self._matrix = self.embedder.embed_documents(texts)
+            labels.extend([name] * len(utterances))
+        matrix = self.embedder.embed_documents(texts)
+        self._labels, self._matrix = labels, matrix
 
     def rank(self, vector: Vector) -> tuple[IntentScore, ...]:
         import numpy as np

@@ -7,13 +7,12 @@ when the customer has not given that consent.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from cxbot._sqlite import ThreadLocalSQLite
 from cxbot.errors import ConfigError
 
 __all__ = ["Profile", "ProfileStore", "SQLiteProfileStore", "visible_facts"]
@@ -77,7 +76,7 @@ class SQLiteProfileStore:
 
     def __init__(self, path: str | Path, fixture: str | Path | None = None) -> None:
         self.path = Path(path)
-        self._local = threading.local()
+        self._conn = ThreadLocalSQLite(self.path)
         self._contacts: frozenset[str] | None = None
         self._conn().execute(
             "CREATE TABLE IF NOT EXISTS profiles (id TEXT PRIMARY KEY, data TEXT NOT NULL)"
@@ -87,14 +86,6 @@ class SQLiteProfileStore:
         )
         if fixture is not None:
             self._load_fixture(Path(fixture))
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self._local.conn = conn
-        return conn
 
     def _load_fixture(self, fixture: Path) -> None:
         try:
@@ -140,7 +131,4 @@ class SQLiteProfileStore:
         return self._contacts
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._conn.close()

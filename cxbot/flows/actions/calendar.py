@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from cxbot._sqlite import ThreadLocalSQLite
 from cxbot.errors import BackendError, ConfigError
 from cxbot.flows.actions.base import ActionContext, ActionResult
 
@@ -101,7 +101,7 @@ class SQLiteCalendar:
 
     def __init__(self, path: str | Path, fixture: str | Path | None = None) -> None:
         self.path = Path(path)
-        self._local = threading.local()
+        self._conn = ThreadLocalSQLite(self.path)
         conn = self._conn()
         conn.executescript(_SCHEMA)
         if fixture is not None:
@@ -120,15 +120,6 @@ class SQLiteCalendar:
             weekdays=frozenset(data["weekdays"]),
             slot_minutes=int(data["slot_minutes"]),
         )
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
 
     def _seed(self, fixture: Path) -> None:
         try:
@@ -306,10 +297,7 @@ class SQLiteCalendar:
         return Appointment(old.id, old.customer_id, advisor, old.branch, old.topic, start)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._conn.close()
 
 
 def _start(slots: Mapping[str, str]) -> datetime:
