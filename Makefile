@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install demo test test-slow import-time lint typecheck check clean
+.PHONY: install demo test test-slow import-time schemas lint typecheck check clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,6 +34,10 @@ test-slow: install
 import-time: install
 	@$(PY) -m timeit -n 1 -r 20 -s "import subprocess, sys" "subprocess.run([sys.executable, '-c', 'pass'])" | sed 's/^/python -c pass:         /'
 	@$(PY) -m timeit -n 1 -r 20 -s "import subprocess, sys" "subprocess.run([sys.executable, '-c', 'import cxbot'])" | sed 's/^/python -c import cxbot: /'
+
+## Regenerate the published JSON schemas (eval suites, flows).
+schemas: install
+	$(PY) -c "import json; from cxbot.evals.suite import suite_json_schema as s; open('evals/suite.schema.json', 'w').write(json.dumps(s(), indent=2) + '\n')"
 
 lint: install
 	$(VENV)/bin/ruff check cxbot tests

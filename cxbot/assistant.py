@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ class Assistant:
         *,
         vector_store: VectorStore,
         manifest_path: Path,
+        calendar_fixture: Path | None = None,
     ) -> None:
         self.root = root
         self.config = config
@@ -61,6 +63,7 @@ class Assistant:
         self.deps = pipeline.deps
         self.vector_store = vector_store
         self._manifest_path = manifest_path
+        self._calendar_fixture = calendar_fixture
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._warm = False
@@ -98,9 +101,8 @@ class Assistant:
         profiles = SQLiteProfileStore(
             storage / "profiles.sqlite", _fixture(root, config.profiles.fixture, "profiles.fixture")
         )
-        calendar = SQLiteCalendar(
-            storage / "calendar.sqlite", _fixture(root, config.calendar.fixture, "calendar.fixture")
-        )
+        calendar_fixture = _fixture(root, config.calendar.fixture, "calendar.fixture")
+        calendar = SQLiteCalendar(storage / "calendar.sqlite", calendar_fixture)
         deps = TurnDeps(
             config=config,
             embedder=embedder,
@@ -150,7 +152,12 @@ class Assistant:
             profile_vectors=field_vectors,
         )
         return cls(
-            root, config, pipeline, vector_store=store, manifest_path=storage / "ingest.sqlite"
+            root,
+            config,
+            pipeline,
+            vector_store=store,
+            manifest_path=storage / "ingest.sqlite",
+            calendar_fixture=calendar_fixture,
         )
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -194,6 +201,30 @@ class Assistant:
         finally:
             manifest.close()
 
+    def isolated(
+        self, storage: str | Path, *, clock: Callable[[], datetime] | None = None
+    ) -> Assistant:
+        """A twin sharing models, knowledge and profiles, with its own conversations and
+        calendar under ``storage`` (and its own clock): for evals and tests."""
+        self.warm_up()
+        storage = Path(storage)
+        deps = replace(
+            self.deps,
+            conversations=SQLiteConversationStore(storage / "conversations.sqlite"),
+            calendar=SQLiteCalendar(storage / "calendar.sqlite", self._calendar_fixture),
+            clock=clock or self.deps.clock,
+        )
+        twin = Assistant(
+            self.root,
+            self.config,
+            self.pipeline.with_deps(deps),
+            vector_store=self.vector_store,
+            manifest_path=self._manifest_path,
+            calendar_fixture=self._calendar_fixture,
+        )
+        twin._warm = True
+        return twin
+
     # -- turns ---------------------------------------------------------------------------
     def _lock(self, conversation_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -227,6 +258,7 @@ class Assistant:
         return self.deps.conversations.events(conversation_id)
 
     def close(self) -> None:
+        """Close this thread's store connections (they reopen on next use)."""
         for store in (self.deps.conversations, self.deps.profiles, self.deps.calendar):
             close = getattr(store, "close", None)
             if callable(close):

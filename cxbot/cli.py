@@ -107,6 +107,79 @@ def validate(
         console.print(f"flow schema written to {schema}")
 
 
+eval_app = typer.Typer(
+    invoke_without_command=True,
+    no_args_is_help=False,
+    help="Run the project's eval suites (evals/) and report; non-zero exit on a broken "
+    "threshold or a regression against --baseline.",
+)
+app.add_typer(eval_app, name="eval")
+
+OptionalPath = Optional[Path]  # noqa: UP045  (typer reads the annotation at run time)
+
+
+@eval_app.callback()
+def evaluate(
+    ctx: typer.Context,
+    project: Annotated[Path, typer.Option("--project", "-p", help="Project folder.")] = Path("."),
+    suites: Annotated[
+        OptionalPath, typer.Option(help="Suite file or folder (default: <project>/evals).")
+    ] = None,
+    json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
+    html_out: Annotated[OptionalPath, typer.Option("--html", help="Write the HTML report.")] = None,
+    markdown_out: Annotated[
+        OptionalPath, typer.Option("--markdown", help="Write the Markdown summary.")
+    ] = None,
+    baseline: Annotated[
+        OptionalPath, typer.Option(help="Earlier JSON report to compare with.")
+    ] = None,
+    max_regressions: Annotated[
+        int, typer.Option(help="Cases allowed to flip from passed to failed.")
+    ] = 0,
+    workers: Annotated[int, typer.Option(help="Cases run at once.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice of the run.")] = 0,
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.progress import Progress
+
+    from cxbot.evals.report import compare, load_report, print_report, to_json, to_markdown
+    from cxbot.evals.runner import EvalRunner
+    from cxbot.evals.suite import load_suites
+
+    console = _console()
+    try:
+        loaded = load_suites(suites or project / "evals")
+        old = load_report(baseline) if baseline is not None else None
+        bot = _assistant(project)
+        if bot.vector_store.count() == 0:
+            bot.ingest()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("cases", total=sum(len(s.cases) for s in loaded))
+
+            def step(key: str, done: int, total: int) -> None:
+                progress.update(task, description=key, completed=done)
+
+            report = EvalRunner(bot, workers=workers, seed=seed, progress=step).run(loaded)
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    comparison = compare(report, old) if old is not None else None
+    if comparison is not None:
+        report["baseline"] = comparison.as_dict()
+    print_report(console, report, comparison)
+    if json_out is not None:
+        json_out.write_text(to_json(report), encoding="utf-8")
+    if markdown_out is not None:
+        markdown_out.write_text(to_markdown(report, comparison), encoding="utf-8")
+    if html_out is not None:
+        from cxbot.evals.html import render_html
+
+        html_out.write_text(render_html(report), encoding="utf-8")
+    regressions = len(comparison.regressions) if comparison is not None else 0
+    if not report["passed"] or regressions > max_regressions:
+        raise typer.Exit(1)
+
+
 def _fresh(path: Path) -> None:
     from cxbot.config import load_config
 
@@ -144,30 +217,40 @@ def chat(
 
 
 def _run_script(console: Console, bot: Assistant, script: Path) -> None:
+    from rich.markup import escape
     from rich.rule import Rule
 
     from cxbot.console import print_error, print_reply, print_user
-    from cxbot.evals.script import check, load_script
+    from cxbot.evals.evaluators import TurnOutcome, check_turn
+    from cxbot.evals.suite import load_suite
+    from cxbot.prompts import ReplyKey
 
-    spec = load_script(script)
+    suite = load_suite(script)
+    dont_know = bot.deps.prompts.reply(ReplyKey.DONT_KNOW)
     failures = 0
-    if spec.title:
-        console.print(f"[bold]{spec.title}[/bold]")
-    for number, convo in enumerate(spec.conversations, start=1):
-        who = f" — customer {convo.customer_id}" if convo.customer_id else ""
-        console.print(Rule(f"{number}. {convo.title or convo.id}{who}"))
-        for turn in convo.turns:
+    if suite.description:
+        console.print(f"[bold]{escape(suite.description)}[/bold]")
+    for number, case in enumerate(suite.cases, start=1):
+        who = f" — customer {case.customer_id}" if case.customer_id else ""
+        console.print(Rule(escape(f"{number}. {case.title or case.id}{who}")))
+        for turn in case.dialogue:
             print_user(console, turn.user)
             try:
-                reply = bot.respond(convo.id, turn.user, customer_id=convo.customer_id)
+                reply = bot.respond(case.id, turn.user, customer_id=case.customer_id)
             except CxbotError as exc:
                 print_error(console, exc)
                 failures += 1
                 continue
             print_reply(console, reply)
-            for miss in check(turn.expect, reply):
-                failures += 1
-                console.print(f"     [bold red]✗ expected: {miss}[/bold red]")
+            frame = bot.state(case.id).flow
+            outcome = TurnOutcome(reply, dict(frame.slots) if frame else {}, dont_know)
+            for check in check_turn(turn.expect, outcome):
+                if not check.passed:
+                    failures += 1
+                    console.print(
+                        f"     [bold red]✗ {check.evaluator}: expected {escape(check.expected)}, "
+                        f"got {escape(check.got)}[/bold red]"
+                    )
     if failures:
         console.print(f"[bold red]{failures} expectation(s) not met[/bold red]")
         raise typer.Exit(1)

@@ -53,6 +53,7 @@ class SentenceTransformerEmbedder:
         self._cache_size = cache_size
         self._model: Any = None
         self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()
         self.documents_embedded = 0
         """Texts embedded by ``embed_documents`` since construction (ingest counts on it)."""
 
@@ -107,16 +108,18 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> Vector:
-        cached = self._cache.get(text)
-        if cached is not None:
-            self._cache.move_to_end(text)
-            return cached
+        with self._cache_lock:
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                return cached
         vector: Vector = self._encode([text])[0]
         vector.setflags(write=False)
         if self._cache_size:
-            self._cache[text] = vector
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            with self._cache_lock:
+                self._cache[text] = vector
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
         return vector
 
     def embed_documents(self, texts: Sequence[str]) -> Matrix:

@@ -12,6 +12,7 @@ vector is reused by the injection guard, the intent classifier and retrieval.
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -149,6 +150,12 @@ class Pipeline:
         self.answerer = answerer
         self.summaries = summaries
         self.profile_vectors = profile_vectors
+
+    def with_deps(self, deps: TurnDeps) -> Pipeline:
+        """The same stages over other stores or another clock."""
+        twin = copy.copy(self)
+        twin.deps = deps
+        return twin
 
     # -- the turn ------------------------------------------------------------------------
     def run(self, conversation_id: str, message: object, customer_id: str | None) -> Reply:

@@ -62,7 +62,8 @@ def _match_choice(slot: SlotSpec, text: str, options: Sequence[Choice]) -> str |
     haystack = _words(text)
     hits: list[str] = []
     for option in options:
-        names = (option.label, option.value, *slot.synonyms.get(option.value, ()))
+        names = [option.label, option.value, *slot.synonyms.get(option.value, ())]
+        names += [n[:-1] for n in names if len(n) > 4 and n.endswith("s")]  # "returns" ~ "return"
         if any(_words(n) in haystack for n in names):
             hits.append(option.value)
     return hits[0] if len(hits) == 1 else None

@@ -84,7 +84,8 @@ def test_init_then_ingest_and_scripted_chat(tmp_path: Path) -> None:
     assert "0 chunks embedded" in second.stdout and "2 unchanged" in second.stdout
     script = tmp_path / "script.yaml"
     script.write_text(
-        "conversations:\n"
+        "suite: mine\n"
+        "cases:\n"
         "  - id: s1\n"
         "    turns:\n"
         "      - user: How long do refunds take?\n"
@@ -98,7 +99,8 @@ def test_init_then_ingest_and_scripted_chat(tmp_path: Path) -> None:
 def test_scripted_chat_fails_when_an_expectation_is_missed(project: Path, tmp_path: Path) -> None:
     script = tmp_path / "wrong.yaml"
     script.write_text(
-        "conversations:\n"
+        "suite: mine\n"
+        "cases:\n"
         "  - id: w1\n"
         "    turns:\n"
         "      - user: How do I change my PIN?\n"
@@ -106,7 +108,7 @@ def test_scripted_chat_fails_when_an_expectation_is_missed(project: Path, tmp_pa
     )
     result = cxbot("chat", "--dir", str(project), "--script", str(script))
     assert result.returncode == 1
-    assert "expected: route 'rag' != 'flow'" in result.stdout
+    assert "route: expected flow, got rag" in result.stdout
 
 
 def test_scaffold_prompts_match_the_project_defaults() -> None:

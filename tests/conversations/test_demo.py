@@ -5,17 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from cxbot.assistant import Assistant
-from cxbot.evals.script import check, load_script
+from cxbot.evals.runner import EvalRunner
+from cxbot.evals.suite import load_suite
 
 
 def test_demo_script_meets_every_expectation(project: Path, bot: Assistant) -> None:
-    script = load_script(project / "evals/northwind/demo.yaml")
-    routes = set()
-    for convo in script.conversations:
-        for turn in convo.turns:
-            reply = bot.respond(convo.id, turn.user, customer_id=convo.customer_id)
-            assert check(turn.expect, reply) == [], (convo.id, turn.user, reply.text)
-            routes.add(reply.route)
+    suite = load_suite(project / "evals/northwind/demo.yaml")
+    report = EvalRunner(bot).run([suite])
+    failed = [c for c in report["cases"] if not c["passed"]]
+    assert failed == []
+    routes = {t["route"] for c in report["cases"] for t in c["turns"]}
     assert routes == {"rag", "flow", "blocked", "handoff"}
 
 

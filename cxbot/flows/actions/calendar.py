@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -205,8 +204,9 @@ class SQLiteCalendar:
             if advisor is None:
                 conn.execute("ROLLBACK")
                 raise SlotTaken(self.alternatives(branch, topic, start))
+            (count,) = conn.execute("SELECT COUNT(*) FROM appointments").fetchone()
             appointment = Appointment(
-                id="APT-" + uuid.uuid4().hex[:8].upper(),
+                id=f"APT-{count + 1:05d}",
                 customer_id=customer_id,
                 advisor=advisor,
                 branch=branch,
