@@ -180,6 +180,44 @@ def evaluate(
         raise typer.Exit(1)
 
 
+@eval_app.command("nlu")
+def eval_nlu(
+    train: Annotated[Path, typer.Option(help="CSV with text,category columns.")],
+    test: Annotated[Path, typer.Option(help="CSV text,category; category oos = out of scope.")],
+    shots: Annotated[
+        Optional[int], typer.Option(help="Examples per intent (default: all).")  # noqa: UP045
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of sampling and the held-out split.")] = 0,
+    json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
+    html_out: Annotated[OptionalPath, typer.Option("--html", help="Write the HTML report.")] = None,
+) -> None:
+    """Train the default intent classifier on TRAIN and score it on TEST."""
+    from cxbot.embeddings import SentenceTransformerEmbedder
+    from cxbot.evals.datasets import load_intent_csv
+    from cxbot.evals.nlu import evaluate_intents
+    from cxbot.evals.report import to_json
+
+    console = _console()
+    try:
+        report = evaluate_intents(
+            load_intent_csv(train),
+            load_intent_csv(test),
+            SentenceTransformerEmbedder(),
+            shots=shots,
+            seed=seed,
+        )
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    for name, value in report["metrics"].items():
+        console.print(f"{name:>18}: {value}")
+    if json_out is not None:
+        json_out.write_text(to_json(report), encoding="utf-8")
+    if html_out is not None:
+        from cxbot.evals.html import render_html
+
+        html_out.write_text(render_html(report), encoding="utf-8")
+
+
 def _fresh(path: Path) -> None:
     from cxbot.config import load_config
 

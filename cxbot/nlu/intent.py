@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from cxbot.types import IntentScore
 
 if TYPE_CHECKING:
-    from cxbot.embeddings import Embedder, Vector
+    from cxbot.embeddings import Embedder, Matrix, Vector
 
 __all__ = ["IntentClassifier"]
 
@@ -51,17 +51,44 @@ class IntentClassifier:
         matrix = self.embedder.embed_documents(texts)
         self._labels, self._matrix = labels, matrix
 
-    def rank(self, vector: Vector) -> tuple[IntentScore, ...]:
+    @classmethod
+    def from_vectors(
+        cls,
+        labels: Sequence[str],
+        matrix: Matrix,
+        embedder: Embedder,
+        *,
+        threshold: float = 0.5,
+        neighbours: int = 3,
+    ) -> IntentClassifier:
+        """A classifier over example vectors already computed (e.g. a whole training set)."""
+        examples: dict[str, list[str]] = {}
+        for label in labels:
+            examples.setdefault(label, [])
+        model = cls(examples, embedder, threshold=threshold, neighbours=neighbours)
+        model._labels, model._matrix = list(labels), matrix
+        return model
+
+    def score_matrix(self, vectors: Matrix) -> tuple[list[str], Matrix]:
+        """Scores of many messages at once: (intent names, messages-by-intents matrix)."""
         import numpy as np
 
         self.warm_up()
-        sims = self._matrix @ vector
+        sims = np.atleast_2d(vectors) @ self._matrix.T
         labels = np.asarray(self._labels)
-        scores = []
-        for name in self.examples:
-            own = np.sort(sims[labels == name])[::-1][: self.neighbours]
-            scores.append(IntentScore(name, float(own.mean())))
-        return tuple(sorted(scores, key=lambda s: s.score, reverse=True))
+        names = sorted(self.examples)
+        columns = []
+        for name in names:
+            own = sims[:, labels == name]
+            k = min(self.neighbours, own.shape[1])
+            top = np.partition(own, own.shape[1] - k, axis=1)[:, own.shape[1] - k :]
+            columns.append(top.mean(axis=1))
+        return names, np.stack(columns, axis=1).astype(np.float32)
+
+    def rank(self, vector: Vector) -> tuple[IntentScore, ...]:
+        names, scores = self.score_matrix(vector)
+        ranking = (IntentScore(n, float(s)) for n, s in zip(names, scores[0], strict=True))
+        return tuple(sorted(ranking, key=lambda s: s.score, reverse=True))
 
     def classify(self, vector: Vector) -> tuple[str | None, float, tuple[IntentScore, ...]]:
         ranking = self.rank(vector)
