@@ -218,6 +218,33 @@ def eval_nlu(
         html_out.write_text(render_html(report), encoding="utf-8")
 
 
+@eval_app.command("guardrails")
+def eval_guardrails(
+    attacks: Annotated[Path, typer.Option(help='JSONL of attack messages ({"text": …}).')],
+    benign: Annotated[Path, typer.Option(help="JSONL of ordinary customer messages.")],
+    project: Annotated[Path, typer.Option("--project", "-p", help="Project folder.")] = Path("."),
+    json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
+) -> None:
+    """Screen labelled messages with the project's input guardrails: TPR, FPR, by unit."""
+    from cxbot.evals.datasets import load_guardrail_examples
+    from cxbot.evals.guardrails import evaluate_guardrails
+    from cxbot.evals.report import to_json
+
+    console = _console()
+    try:
+        examples = load_guardrail_examples(attacks, label="attack")
+        examples += load_guardrail_examples(benign, label="benign")
+        report = evaluate_guardrails(_assistant(project), examples)
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    for name, value in report["metrics"].items():
+        console.print(f"{name:>10}: {value}")
+    for name, counts in report["by_guardrail"].items():
+        console.print(f"{name:>10}: {counts}")
+    if json_out is not None:
+        json_out.write_text(to_json(report), encoding="utf-8")
+
+
 def _fresh(path: Path) -> None:
     from cxbot.config import load_config
 

@@ -34,7 +34,7 @@ from cxbot.deps import TurnDeps
 from cxbot.errors import InvalidMessage, UnknownCustomer
 from cxbot.flows.actions import ActionContext
 from cxbot.flows.engine import FlowEngine
-from cxbot.guardrails.base import Guardrail, GuardrailContext
+from cxbot.guardrails.base import Guardrail, GuardrailContext, Verdict
 from cxbot.handoff.summary import HandoffSummary, SummaryWriter
 from cxbot.handoff.triggers import HandoffReason, repeated_failure
 from cxbot.nlu.stage import NLUStage
@@ -215,6 +215,34 @@ class Pipeline:
         if customer_id is not None and customer_id != state.customer_id:
             turn.events.append(CustomerIdentified(customer_id))
         return turn
+
+    def screen_input(self, message: str) -> list[tuple[str, Verdict]]:
+        """The input guardrails' verdicts on a first message (no turn, nothing stored)."""
+        trace = Trace()
+        turn = _Turn(
+            state=ConversationState(conversation_id="screen"),
+            text=message,
+            profile=None,
+            guard_ctx=GuardrailContext(
+                now=self.deps.clock(),
+                customer_id=None,
+                embed=self.deps.embedder.embed_query,
+                message=message,
+            ),
+            action_ctx=ActionContext(None, self.deps.clock(), self.deps.calendar),
+            trace=trace,
+        )
+        verdicts: list[tuple[str, Verdict]] = []
+        text = message
+        for guard in self.input_guardrails:
+            turn.guard_ctx.message = text
+            verdict = guard.check(text, turn.guard_ctx)
+            verdicts.append((guard.name, verdict))
+            if verdict.action == "block":
+                break
+            if verdict.action == "rewrite" and verdict.text is not None:
+                text = verdict.text
+        return verdicts
 
     def _screen(
         self, turn: _Turn, stage: Literal["input", "output"], text: str
