@@ -107,7 +107,7 @@ RAG_SCRIPT: Final[tuple[tuple[str, str | None], ...]] = (
     ("Is the Harbour Street branch open on bank holidays?", None),
     ("How do I make a complaint?", None),
     ("Where can I find my statements?", None),
-    ("What should I bring to my appointment?", None),
+    ("What documents do I need to open an account?", None),
     ("How much is the overdraft fee?", "C-1002"),
     ("My card was stolen, what should I do?", None),
     ("How do I update my address?", None),

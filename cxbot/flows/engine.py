@@ -122,6 +122,12 @@ class FlowEngine:
                     (SlotSet(named.name, None), SlotRequested(named.name)),
                     self._ask(spec, named, frame, ctx, retry=False),
                 )
+            if len(spec.slots) == 1:  # nothing to change but the one choice: the answer is no
+                return FlowTurn(
+                    "cancelled",
+                    (FlowCancelled(spec.name),),
+                    self._render(spec.cancelled, {}, spec.name),
+                )
             names = ", ".join(s.name for s in spec.slots)
             first = spec.slots[0].name
             return FlowTurn(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cxbot.conversation.events import BotUttered, Event, SlotRejected, UserUttered
 from cxbot.conversation.state import ConversationState
+from cxbot.handoff.triggers import HUMAN_INTENT
 from cxbot.profiles.store import Profile
 from cxbot.prompts import PromptLibrary, PromptTask
 
@@ -130,13 +131,17 @@ class SummaryWriter:
             reason=reason,
             queue=queue,
             customer=customer,
-            intent=next((i for i in reversed(intents) if i != "human_agent"), None),
+            intent=next((i for i in reversed(intents) if i != HUMAN_INTENT), None),
             flow=state.flow.flow if state.flow else None,
             slots=dict(state.flow.slots) if state.flow else {},
             tried=_tried(events),
             last_user_messages=users[-3:],
             open_question=next(
-                (u for u in reversed(users) if not re.search(r"\b(agent|human|person)\b", u, re.I)),
+                (
+                    e.text
+                    for e in reversed(events)
+                    if isinstance(e, UserUttered) and e.intent != HUMAN_INTENT
+                ),
                 None,
             ),
             suggested_next_step=_NEXT_STEP.get(reason, "Read the transcript and continue."),

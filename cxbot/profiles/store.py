@@ -50,7 +50,7 @@ def _describe(key: str, value: Any) -> str:
             f"{a.get('balance')} {a.get('currency', '')}".strip()
             for a in value
         )
-    return str(value)
+    return str(value).replace("_", " ")
 
 
 def visible_facts(
