@@ -838,7 +838,8 @@ def _cell(value: Any) -> str:
             return f"{value:,.0f}"
         return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
     if isinstance(value, list | tuple):
-        return ", ".join(_cell(v) for v in value) if value else "none"
+        items = (str(v) if type(v) is int else _cell(v) for v in value)
+        return ", ".join(items) if value else "none"
     return str(value)
 
 
