@@ -245,6 +245,54 @@ def eval_guardrails(
         json_out.write_text(to_json(report), encoding="utf-8")
 
 
+@app.command()
+def bench(
+    path: ProjectDir = Path("."),
+    turns: Annotated[
+        int, typer.Option(help="Scripted turns per route (rag, flow, blocked, handoff).")
+    ] = 30,
+    scale: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(help="Retrieval store sizes; repeat or comma-separate (default 1000,10000)."),
+    ] = None,
+    suite: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(help="Only these: import, cold_start, turns, ingest, retrieval (repeat)."),
+    ] = None,
+    json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
+) -> None:
+    """Benchmark import, cold start, turns per route (against a naive LangChain pipeline),
+    ingest and retrieval at scale, on a temporary copy of the project."""
+    import json
+
+    from cxbot.bench import DEFAULT_SCALE, SUITES, format_report, run_benchmarks
+
+    try:
+        sizes = [int(n) for item in scale or () for n in item.split(",") if n.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            "whole numbers, e.g. --scale 1000,10000", param_hint="--scale"
+        ) from None
+    console = _console()
+    with console.status("benchmarking…") as status:
+        try:
+            report = run_benchmarks(
+                path,
+                suites=suite or SUITES,
+                scale=sizes or DEFAULT_SCALE,
+                turns=turns,
+                progress=lambda name: status.update(f"benchmarking: {name}…"),
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        except CxbotError as exc:
+            raise _fail(console, exc) from None
+    console.print(format_report(report), markup=False, end="")
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        console.print(f"JSON report written to {json_out}")
+
+
 def _fresh(path: Path) -> None:
     from cxbot.config import load_config
 

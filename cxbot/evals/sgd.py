@@ -88,8 +88,29 @@ _REJECT: Final = re.compile(
     r"^\W*(no|nope|nah|not)\b|\b(else|another|other|different|instead)\b", re.IGNORECASE
 )
 _SHORT_WORDS: Final = frozenset(
-    "yes yeah yep yup sure ok okay no nope nah thanks thank great perfect fine cool "
-    "correct right good awesome alright".split()
+    [
+        "yes",
+        "yeah",
+        "yep",
+        "yup",
+        "sure",
+        "ok",
+        "okay",
+        "no",
+        "nope",
+        "nah",
+        "thanks",
+        "thank",
+        "great",
+        "perfect",
+        "fine",
+        "cool",
+        "correct",
+        "right",
+        "good",
+        "awesome",
+        "alright",
+    ]
 )
 _CLOSING: Final = re.compile(
     r"\b(thank(?:s| you)|that's all|that is all|that will be all|that'll be all|bye|goodbye)\b",
@@ -101,8 +122,28 @@ _CLOSING_TODAY: Final = re.compile(
 )
 _CITY: Final = re.compile(r"\bin\s+([A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*)*)")
 _NOT_CITIES: Final = frozenset(
-    "january february march april may june july august september october november december "
-    "monday tuesday wednesday thursday friday saturday sunday i".split()
+    [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "i",
+    ]
 )
 
 
@@ -418,7 +459,9 @@ def evaluate_dialogues(
         },
         "thresholds": [],
         "intents": {
-            "labels": sorted({p["gold"] for p in predictions} | {p["predicted"] for p in predictions}),
+            "labels": sorted(
+                {p["gold"] for p in predictions} | {p["predicted"] for p in predictions}
+            ),
             "predictions": predictions,
         },
         "cases": cases,

@@ -15,7 +15,7 @@ KINDS = {"intents", "flows", "rag", "guardrails", "handoff"}
 
 def test_northwind_suites_meet_their_thresholds(project: Path, bot: Assistant) -> None:
     suites = load_suites(project / "evals")
-    assert KINDS <= {s.suite for s in suites}
+    assert {s.suite for s in suites} >= KINDS
     start = time.perf_counter()
     report = EvalRunner(bot, workers=2).run(suites)
     seconds = time.perf_counter() - start
