@@ -51,10 +51,11 @@ check: lint typecheck test
 clean:
 	rm -rf .cxbot .pytest_cache .mypy_cache .ruff_cache
 
-## Full-dataset evals (Banking77 full and 10-shot); datasets from $CXBOT_DATASETS or ../shared/datasets.
+## Full-dataset evals (Banking77 full and 10-shot, SGD Services dev); datasets from $CXBOT_DATASETS or ../shared/datasets.
 DATASETS ?= $(if $(CXBOT_DATASETS),$(CXBOT_DATASETS),../shared/datasets)
 eval-full: install
 	@test -d $(DATASETS)/banking77 || { echo "Banking77 not found under $(DATASETS): set CXBOT_DATASETS"; exit 2; }
 	mkdir -p reports
 	$(CXBOT) eval nlu --train $(DATASETS)/banking77/train.csv --test $(DATASETS)/banking77/test.csv --json reports/banking77-full.json --html reports/banking77-full.html
 	$(CXBOT) eval nlu --train $(DATASETS)/banking77/train.csv --test $(DATASETS)/banking77/test.csv --shots 10 --json reports/banking77-10shot.json
+	$(CXBOT) eval flows --dialogues $(DATASETS)/sgd-services/dev.json --schema $(DATASETS)/sgd-services/schema_dev.json --json reports/sgd-dev.json --html reports/sgd-dev.html

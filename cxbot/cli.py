@@ -218,6 +218,40 @@ def eval_nlu(
         html_out.write_text(render_html(report), encoding="utf-8")
 
 
+@eval_app.command("flows")
+def eval_flows(
+    dialogues: Annotated[Path, typer.Option(help="SGD dialogues JSON (e.g. dev.json).")],
+    schema: Annotated[Path, typer.Option(help="SGD schema JSON of those services.")],
+    train: Annotated[
+        OptionalPath, typer.Option(help="SGD training dialogues: add their intent utterances.")
+    ] = None,
+    json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
+    html_out: Annotated[OptionalPath, typer.Option("--html", help="Write the HTML report.")] = None,
+) -> None:
+    """Track the dialogue state of SGD dialogues (baseline): intent accuracy, slot F1, JGA."""
+    from cxbot.embeddings import SentenceTransformerEmbedder
+    from cxbot.evals.report import to_json
+    from cxbot.evals.sgd import evaluate_dialogues
+
+    console = _console()
+    try:
+        report = evaluate_dialogues(
+            dialogues, schema, SentenceTransformerEmbedder(), train_path=train
+        )
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    for name, value in report["metrics"].items():
+        console.print(f"{name:>22}: {value}")
+    for slot, scores in report["by_slot"].items():
+        console.print(f"{'f1 ' + slot:>22}: {scores['f1']}")
+    if json_out is not None:
+        json_out.write_text(to_json(report), encoding="utf-8")
+    if html_out is not None:
+        from cxbot.evals.html import render_html
+
+        html_out.write_text(render_html(report), encoding="utf-8")
+
+
 @eval_app.command("guardrails")
 def eval_guardrails(
     attacks: Annotated[Path, typer.Option(help='JSONL of attack messages ({"text": …}).')],

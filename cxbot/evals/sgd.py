@@ -273,9 +273,9 @@ def _slot_updates(service: _Service, utterance: str) -> dict[str, str]:
     entities = extract_entities(rewritten, NOW)
     for slot, kind in _ENTITY_SLOTS.items():
         if slot in service.slots:
-            values = [e.value for e in entities if e.kind == kind]
-            if values:
-                found[slot] = values[-1]
+            times = [e.value for e in entities if e.kind == kind]
+            if times:
+                found[slot] = times[-1]
     if "city" in service.slots:
         for match in _CITY.finditer(utterance):
             words: list[str] = []
@@ -372,7 +372,7 @@ def evaluate_dialogues(
     examples = _training_examples(train_path) if train_path is not None else {}
     model = _IntentModel(services, embedder, examples)
     user_texts = [t.utterance for d in dialogues for t in d.turns if t.speaker == "USER"]
-    user_vectors = embedder.embed_documents(user_texts) if user_texts else []
+    user_vectors: Any = embedder.embed_documents(user_texts) if user_texts else []
     setup_seconds = time.perf_counter() - begin
 
     totals = _Counts()
