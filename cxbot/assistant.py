@@ -139,7 +139,7 @@ class Assistant:
                     neighbours=config.nlu.neighbours,
                 )
             ),
-            flows=FlowEngine(flows, all_actions),
+            flows=FlowEngine(flows, all_actions, prompts),
             retriever=Retriever(store, top_k=config.rag.top_k, min_score=config.rag.min_score),
             answerer=Answerer(
                 embedder,

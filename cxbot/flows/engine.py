@@ -28,6 +28,7 @@ from cxbot.errors import FlowSpecError
 from cxbot.flows.actions import Action, ActionContext
 from cxbot.flows.slots import Choice, Extracted, Rejected, choices_for, display, extract_slot
 from cxbot.flows.spec import FlowSpec, SlotSpec
+from cxbot.prompts import PromptLibrary, ReplyKey
 from cxbot.types import Entity
 
 __all__ = ["FlowEngine", "FlowStatus", "FlowTurn"]
@@ -65,9 +66,12 @@ class FlowTurn:
 class FlowEngine:
     """Runs the flows of a project against the actions it knows."""
 
-    def __init__(self, flows: Mapping[str, FlowSpec], actions: Mapping[str, Action]) -> None:
+    def __init__(
+        self, flows: Mapping[str, FlowSpec], actions: Mapping[str, Action], prompts: PromptLibrary
+    ) -> None:
         self.flows = dict(flows)
         self.actions = dict(actions)
+        self.prompts = prompts
         self._env: Any = None
 
     def _render(self, template: str, variables: Mapping[str, Any], flow: str) -> str:
@@ -133,7 +137,7 @@ class FlowEngine:
             return FlowTurn(
                 "in_progress",
                 (SlotRequested(first),),
-                f"No problem. What would you like to change ({names})?",
+                self.prompts.reply(ReplyKey.WHAT_TO_CHANGE, slots=names),
             )
         return self._fill(spec, [], state, text, entities, ctx, started=False)
 
@@ -186,7 +190,7 @@ class FlowEngine:
                 return FlowTurn(
                     "cancelled",
                     (*events, FlowCancelled(spec.name)),
-                    "I can't find any upcoming appointments for you.",
+                    self.prompts.reply(ReplyKey.NO_APPOINTMENTS),
                 )
             found = extract_slot(slot, text, entities, ctx, options)
             if isinstance(found, Extracted) and frame.slots.get(slot.name) != found.value:

@@ -39,6 +39,8 @@ class ReplyKey(enum.StrEnum):
     PROFILE_INTRO = "profile_intro"
     NEED_CUSTOMER = "need_customer"
     DIGRESSION_RESUME = "digression_resume"
+    WHAT_TO_CHANGE = "what_to_change"
+    NO_APPOINTMENTS = "no_appointments"
 
 
 SUFFIX = ".j2"
