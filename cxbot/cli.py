@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -180,6 +180,22 @@ def evaluate(
         raise typer.Exit(1)
 
 
+def _write_report(
+    console: Console, report: dict[str, Any], json_out: Path | None, html_out: Path | None
+) -> None:
+    """Print a sub-command's metrics and write its JSON/HTML report."""
+    from cxbot.evals.report import to_json
+
+    for name, value in report["metrics"].items():
+        console.print(f"{name:>22}: {value}")
+    if json_out is not None:
+        json_out.write_text(to_json(report), encoding="utf-8")
+    if html_out is not None:
+        from cxbot.evals.html import render_html
+
+        html_out.write_text(render_html(report), encoding="utf-8")
+
+
 @eval_app.command("nlu")
 def eval_nlu(
     train: Annotated[Path, typer.Option(help="CSV with text,category columns.")],
@@ -195,7 +211,6 @@ def eval_nlu(
     from cxbot.embeddings import SentenceTransformerEmbedder
     from cxbot.evals.datasets import load_intent_csv
     from cxbot.evals.nlu import evaluate_intents
-    from cxbot.evals.report import to_json
 
     console = _console()
     try:
@@ -208,14 +223,7 @@ def eval_nlu(
         )
     except CxbotError as exc:
         raise _fail(console, exc) from None
-    for name, value in report["metrics"].items():
-        console.print(f"{name:>18}: {value}")
-    if json_out is not None:
-        json_out.write_text(to_json(report), encoding="utf-8")
-    if html_out is not None:
-        from cxbot.evals.html import render_html
-
-        html_out.write_text(render_html(report), encoding="utf-8")
+    _write_report(console, report, json_out, html_out)
 
 
 @eval_app.command("flows")
@@ -230,7 +238,6 @@ def eval_flows(
 ) -> None:
     """Track the dialogue state of SGD dialogues (baseline): intent accuracy, slot F1, JGA."""
     from cxbot.embeddings import SentenceTransformerEmbedder
-    from cxbot.evals.report import to_json
     from cxbot.evals.sgd import evaluate_dialogues
 
     console = _console()
@@ -240,16 +247,9 @@ def eval_flows(
         )
     except CxbotError as exc:
         raise _fail(console, exc) from None
-    for name, value in report["metrics"].items():
-        console.print(f"{name:>22}: {value}")
+    _write_report(console, report, json_out, html_out)
     for slot, scores in report["by_slot"].items():
         console.print(f"{'f1 ' + slot:>22}: {scores['f1']}")
-    if json_out is not None:
-        json_out.write_text(to_json(report), encoding="utf-8")
-    if html_out is not None:
-        from cxbot.evals.html import render_html
-
-        html_out.write_text(render_html(report), encoding="utf-8")
 
 
 @eval_app.command("guardrails")
@@ -262,7 +262,6 @@ def eval_guardrails(
     """Screen labelled messages with the project's input guardrails: TPR, FPR, by unit."""
     from cxbot.evals.datasets import load_guardrail_examples
     from cxbot.evals.guardrails import evaluate_guardrails
-    from cxbot.evals.report import to_json
 
     console = _console()
     try:
@@ -271,12 +270,9 @@ def eval_guardrails(
         report = evaluate_guardrails(_assistant(project), examples)
     except CxbotError as exc:
         raise _fail(console, exc) from None
-    for name, value in report["metrics"].items():
-        console.print(f"{name:>10}: {value}")
+    _write_report(console, report, json_out, None)
     for name, counts in report["by_guardrail"].items():
-        console.print(f"{name:>10}: {counts}")
-    if json_out is not None:
-        json_out.write_text(to_json(report), encoding="utf-8")
+        console.print(f"{name:>22}: {counts}")
 
 
 @app.command()

@@ -116,3 +116,23 @@ def test_scaffold_prompts_match_the_project_defaults() -> None:
     scaffold = root / "cxbot/scaffold/prompts"
     for path in (root / "prompts").iterdir():
         assert (scaffold / path.name).read_text() == path.read_text(), path.name
+
+
+def test_cli_baseline_fails_on_a_broken_flow(project: Path, tmp_path: Path) -> None:
+    demo = project / "evals/northwind/demo.yaml"
+    args = ("eval", "--project", str(project), "--suites", str(demo))
+    good = cxbot(*args, "--json", str(tmp_path / "base.json"), cwd=project)
+    assert good.returncode == 0, good.stdout + good.stderr
+    flow = project / "flows/book_appointment.yaml"
+    flow.write_text(flow.read_text().replace("Shall I book it?", "Is that right?"))
+    bad = cxbot(
+        *args,
+        "--baseline",
+        str(tmp_path / "base.json"),
+        "--markdown",
+        str(tmp_path / "pr.md"),
+        cwd=project,
+    )
+    assert bad.returncode == 1
+    assert "regression: demo/demo-booking passed in the baseline" in bad.stdout
+    assert "`demo/demo-booking`" in (tmp_path / "pr.md").read_text()
