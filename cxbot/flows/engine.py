@@ -26,7 +26,15 @@ from cxbot.conversation.reducer import apply_all
 from cxbot.conversation.state import ConversationState, FlowFrame
 from cxbot.errors import FlowSpecError
 from cxbot.flows.actions import Action, ActionContext
-from cxbot.flows.slots import Choice, Extracted, Rejected, choices_for, display, extract_slot
+from cxbot.flows.slots import (
+    Choice,
+    Extracted,
+    Rejected,
+    choices_for,
+    display,
+    extract_slot,
+    past_time,
+)
 from cxbot.flows.spec import FlowSpec, SlotSpec
 from cxbot.prompts import PromptLibrary, ReplyKey
 from cxbot.types import Entity
@@ -202,6 +210,11 @@ class FlowEngine:
             return FlowTurn("no_progress")
         local = apply_all(state, events)
         frame = _require(local.flow)
+        gone = past_time(spec, frame.slots, ctx.now) if rejected is None else None
+        if gone is not None:
+            events.append(SlotSet(gone[0].name, None))
+            local = apply_all(state, events)
+            rejected = gone
         if rejected is not None:
             slot, bad = rejected
             events += [SlotRequested(slot.name), SlotRejected(slot.name, bad.reason)]

@@ -7,15 +7,23 @@ matched on the text against their options and synonyms.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from cxbot.flows.actions.base import ActionContext
-from cxbot.flows.spec import SlotSpec
+from cxbot.flows.spec import FlowSpec, SlotSpec
 from cxbot.types import Entity
 
-__all__ = ["Choice", "Extracted", "Rejected", "choices_for", "display", "extract_slot"]
+__all__ = [
+    "Choice",
+    "Extracted",
+    "Rejected",
+    "choices_for",
+    "display",
+    "extract_slot",
+    "past_time",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +146,21 @@ def extract_slot(
         return None
     reason = _validate(slot, value, ctx)
     return Rejected(value, reason) if reason else Extracted(value)
+
+
+def past_time(
+    spec: FlowSpec, slots: Mapping[str, str], now: datetime
+) -> tuple[SlotSpec, Rejected] | None:
+    """A ``future`` time slot whose date is today and whose time has already gone."""
+    day = next((s for s in spec.slots if s.type == "date" and s.name in slots), None)
+    if day is None:
+        return None
+    for slot in spec.slots:
+        if slot.type == "time" and "future" in slot.validators and slot.name in slots:
+            start = datetime.fromisoformat(f"{slots[day.name]}T{slots[slot.name]}")
+            if start <= now.replace(tzinfo=None):
+                return slot, Rejected(slots[slot.name], "that time has already passed")
+    return None
 
 
 def display(slot: SlotSpec, value: str, options: Sequence[Choice]) -> str:

@@ -603,3 +603,15 @@ def test_flow_survives_a_restart_of_the_assistant(
         "mortgage",
         datetime(2026, 12, 1, 11, 0),
     )
+
+
+def test_a_time_already_gone_today_is_refused(bot: Assistant) -> None:
+    # the clock is Wednesday 25 November 2026, 10:00
+    reply = bot.respond(
+        "past", "Book a mortgage appointment at Harbour Street today at 9am", customer_id=ELEANOR
+    )
+    assert "already passed" in reply.text
+    assert bot.state("past").flow is not None
+    assert "time" not in bot.state("past").flow.slots  # type: ignore[union-attr]
+    later = bot.respond("past", "2pm then", customer_id=ELEANOR)
+    assert "14:00" in later.text and "Shall I book it?" in later.text
