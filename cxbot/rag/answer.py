@@ -35,6 +35,30 @@ class Answer:
     citations: tuple[Citation, ...]
 
 
+def _sentences(text: str) -> list[str]:
+    """Sentences of a passage; a Markdown table row reads as "header: cell; header: cell"."""
+    out: list[str] = []
+    header: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("|"):
+            cells = [c.strip().replace("**", "") for c in stripped.strip("|").split("|")]
+            if all(set(c) <= set(":- ") for c in cells):
+                continue  # the |---|---| rule under the header
+            if not header:
+                header = cells
+                continue
+            pairs = [f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=False) if c]
+            out.append("; ".join(pairs) + ".")
+            continue
+        header = []
+        for sentence in _SENTENCE.split(line):
+            sentence = sentence.replace("**", "").strip().lstrip("-*• ").strip()
+            if sentence:
+                out.append(sentence)
+    return out
+
+
 def _citation(hit: Hit) -> Citation:
     meta = hit.metadata
     title = str(meta.get("title", ""))
@@ -117,9 +141,8 @@ class Answerer:
             [h for h in hits[:3] if h.score >= hits[0].score - self.PASSAGE_MARGIN] if hits else []
         )
         for rank, hit in enumerate(close):
-            for position, sentence in enumerate(_SENTENCE.split(hit.text)):
-                sentence = sentence.replace("**", "").strip().lstrip("-*• ").strip()
-                if len(sentence.split()) >= 4 and not sentence.startswith("|"):
+            for position, sentence in enumerate(_sentences(hit.text)):
+                if len(sentence.split()) >= 4:
                     candidates.append((rank, position, sentence))
         chosen: list[tuple[int, int, str]] = []
         if candidates:

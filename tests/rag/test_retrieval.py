@@ -159,3 +159,18 @@ def test_consent_gated_field_needs_the_consent(
     assert "profile: card_status" not in _sources(refused)
     assert "card status" not in refused.text
     assert refused.citations  # the knowledge answer is still given
+
+
+def test_table_rows_read_as_sentences() -> None:
+    from cxbot.rag.answer import _sentences
+
+    text = (
+        "Our fees are below.\n\n| Account | Monthly fee |\n|---|---|\n"
+        "| **Premier** | £15 |\n| Everyday | £0 |\n\nFees are taken monthly."
+    )
+    assert _sentences(text) == [
+        "Our fees are below.",
+        "Account: Premier; Monthly fee: £15.",
+        "Account: Everyday; Monthly fee: £0.",
+        "Fees are taken monthly.",
+    ]
