@@ -32,6 +32,7 @@ from cxbot.profiles.store import SQLiteProfileStore
 from cxbot.prompts import PromptLibrary, PromptTask
 from cxbot.rag.answer import Answerer
 from cxbot.rag.ingest import Ingestor, IngestReport, Manifest, Progress
+from cxbot.rag.lexical import LexicalIndex
 from cxbot.rag.retriever import Retriever
 from cxbot.rag.store import ChromaStore, VectorStore
 from cxbot.types import Reply
@@ -126,6 +127,7 @@ class Assistant:
         examples: dict[str, tuple[str, ...]] = {i.name: i.examples for i in intents.intents}
         examples.update({name: spec.examples for name, spec in flows.items()})
         store = vector_store or ChromaStore(storage / "chroma")
+        lexical = LexicalIndex(storage / "lexical.sqlite") if config.rag.hybrid else None
         field_vectors: dict[str, Any] = {}
         pipeline = Pipeline(
             deps,
@@ -140,7 +142,9 @@ class Assistant:
                 )
             ),
             flows=FlowEngine(flows, all_actions, prompts),
-            retriever=Retriever(store, top_k=config.rag.top_k, min_score=config.rag.min_score),
+            retriever=Retriever(
+                store, lexical=lexical, top_k=config.rag.top_k, min_score=config.rag.min_score
+            ),
             answerer=Answerer(
                 embedder,
                 prompts,
@@ -195,6 +199,7 @@ class Assistant:
                 self.vector_store,
                 self.deps.embedder,
                 manifest,
+                lexical=self.pipeline.retriever.lexical,
                 chunk_size=self.config.knowledge.chunk_size,
                 chunk_overlap=self.config.knowledge.chunk_overlap,
             ).run(progress)

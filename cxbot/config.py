@@ -85,6 +85,9 @@ class RAGConfig(_Section):
         0.35, ge=0, le=1, description="Below this similarity a passage is not evidence."
     )
     max_sentences: int = Field(3, gt=0, description="Sentences in an offline extractive answer.")
+    hybrid: bool = Field(
+        False, description="Fuse keyword (BM25) with dense retrieval (RRF); false = dense only."
+    )
     profile_threshold: float = Field(
         0.45, ge=0, le=1, description="Similarity a profile field needs to be joined to an answer."
     )

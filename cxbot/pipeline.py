@@ -332,7 +332,7 @@ class Pipeline:
         vector = turn.guard_ctx.vector()
         question = turn.guard_ctx.message
         with turn.trace.stage("retrieval"):
-            hits = self.retriever.run(vector)
+            hits = self.retriever.run(vector, question)
             facts: dict[str, str] = {}
             if turn.profile is not None:
                 cfg = self.deps.config.profiles

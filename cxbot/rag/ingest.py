@@ -23,6 +23,7 @@ from cxbot.rag.documents import SUFFIXES, Document, read_document
 
 if TYPE_CHECKING:
     from cxbot.embeddings import Embedder
+    from cxbot.rag.lexical import LexicalIndex
     from cxbot.rag.store import VectorStore
 
 __all__ = ["IngestReport", "Ingestor", "Manifest"]
@@ -85,6 +86,7 @@ class Ingestor:
         embedder: Embedder,
         manifest: Manifest,
         *,
+        lexical: LexicalIndex | None = None,
         chunk_size: int = 900,
         chunk_overlap: int = 120,
     ) -> None:
@@ -92,6 +94,7 @@ class Ingestor:
         self.store = store
         self.embedder = embedder
         self.manifest = manifest
+        self.lexical = lexical
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
 
@@ -106,6 +109,8 @@ class Ingestor:
     def run(self, progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
         known = self.manifest.hashes()
+        if self.lexical is not None and known and self.lexical.count() == 0:
+            known = {}  # a keyword index added to an existing store: index everything again
         seen: set[str] = set()
         todo: list[tuple[Document, list[Chunk]]] = []
         errors: list[IngestError] = []
@@ -135,6 +140,8 @@ class Ingestor:
         removed = sorted(set(known) - seen)
         for source in removed:
             self.store.delete_source(source)
+            if self.lexical is not None:
+                self.lexical.delete_source(source)
             self.manifest.forget(source)
 
         texts = [c.embed_text for _, chunks in todo for c in chunks]
@@ -154,6 +161,13 @@ class Ingestor:
                     [c.text for c in chunks],
                     [c.metadata() for c in chunks],
                 )
+                if self.lexical is not None:
+                    self.lexical.replace_source(
+                        document.source,
+                        [c.id for c in chunks],
+                        [f"{c.title} {c.section}".strip() for c in chunks],
+                        [c.text for c in chunks],
+                    )
             except BackendError:
                 raise
             except Exception as exc:  # the store's own errors: keep the manifest honest

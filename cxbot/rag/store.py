@@ -42,6 +42,8 @@ class VectorStore(Protocol):
 
     def query(self, vector: Vector, k: int) -> list[Hit]: ...
 
+    def get(self, ids: Sequence[str], vector: Vector) -> list[Hit]: ...
+
     def count(self) -> int: ...
 
     def sources(self) -> set[str]: ...
@@ -127,6 +129,25 @@ class ChromaStore:
                 strict=True,
             )
         ]
+
+    def get(self, ids: Sequence[str], vector: Vector) -> list[Hit]:
+        """These chunks, scored against ``vector`` (cosine), in the order of ``ids``."""
+        if not ids:
+            return []
+        import numpy as np
+
+        result = self._col().get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        found = {
+            i: Hit(id=i, text=d, metadata=m or {}, score=float(np.dot(e, vector)))
+            for i, d, m, e in zip(
+                result["ids"],
+                result["documents"],
+                result["metadatas"],
+                result["embeddings"],
+                strict=True,
+            )
+        }
+        return [found[i] for i in ids if i in found]
 
     def count(self) -> int:
         return int(self._col().count())
