@@ -86,17 +86,21 @@ def validate(
         Optional[Path], typer.Option(help="Also write the flow JSON schema here.")  # noqa: UP045
     ] = None,
 ) -> None:
-    """Check config, flows and prompts; errors name the file, the line and the fix."""
+    """Check config, flows, prompts and eval suites; errors name the file, the line and the fix."""
+    from cxbot.evals.suite import load_suites
+
     console = _console()
     try:
         bot = _assistant(path)
+        suites = load_suites(path / "evals") if (path / "evals").is_dir() else []
     except CxbotError as exc:
         raise _fail(console, exc) from None
     flows = bot.pipeline.flows.flows
     console.print(
         f"[green]ok[/green]: {len(flows)} flows ({', '.join(flows)}), "
         f"{len(bot.pipeline.nlu.classifier.intents)} intents, guardrails "
-        f"in={list(bot.config.guardrails.input)} out={list(bot.config.guardrails.output)}"
+        f"in={list(bot.config.guardrails.input)} out={list(bot.config.guardrails.output)}, "
+        f"{len(suites)} eval suites ({sum(len(s.cases) for s in suites)} cases)"
     )
     if schema is not None:
         import json

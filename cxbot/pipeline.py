@@ -13,6 +13,7 @@ vector is reused by the injection guard, the intent classifier and retrieval.
 from __future__ import annotations
 
 import copy
+import logging
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from cxbot.embeddings import Vector
 
 __all__ = ["Pipeline", "Trace", "clean_message"]
+
+log = logging.getLogger("cxbot.turn")
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 
@@ -424,6 +427,19 @@ class Pipeline:
             events.append(HandoffRequested(outcome.handoff, self.deps.config.handoff.queue))
         state = apply_all(turn.state, events, history_limit=self.deps.config.limits.history_turns)
         self.deps.conversations.commit(replace(state, turn=state.turn + 1), events)
+        log.info(
+            "turn conversation=%s turn=%d route=%s intent=%s handoff=%s total_ms=%.1f",
+            turn.state.conversation_id,
+            state.turn + 1,
+            outcome.route,
+            turn.nlu.intent if turn.nlu else None,
+            outcome.handoff,
+            sum(turn.trace.ms.values()),
+        )
+        # only the redacted message is ever logged
+        log.debug(
+            "turn conversation=%s message=%r", turn.state.conversation_id, turn.guard_ctx.message
+        )
         return Reply(
             text=outcome.text,
             route=outcome.route,

@@ -58,7 +58,7 @@ def test_validate_accepts_the_sample_and_writes_the_schema(project: Path, tmp_pa
     schema = tmp_path / "flow.schema.json"
     result = cxbot("validate", "--dir", str(project), "--schema", str(schema))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 flows" in result.stdout
+    assert "3 flows" in result.stdout and "eval suites" in result.stdout
     assert '"slots"' in schema.read_text()
 
 

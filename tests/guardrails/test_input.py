@@ -79,3 +79,13 @@ def test_normalise_folds_confusables_and_leetspeak() -> None:
     fullwidth = "\uff29\uff27\uff2e\uff2f\uff32\uff25"  # "IGNORE" in fullwidth forms
     assert normalise(f"{fullwidth} pr3v10us") == "ignore previous"
     assert normalise("in\u200bstruc\u200dtions") == "instructions"
+
+
+def test_logs_carry_only_the_redacted_message(
+    bot: Assistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("DEBUG", logger="cxbot"):
+        bot.respond("logs", f"my card {CARD} was stolen, mail me at jo@example.com")
+    text = caplog.text
+    assert "route=" in text and "[CARD_NUMBER]" in text
+    assert CARD not in text and "jo@example.com" not in text
