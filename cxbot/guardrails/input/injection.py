@@ -32,9 +32,12 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "persona",
-            r"\b(you are now|from now on you are|act as|pretend (to be|you are)|roleplay as)\b.{0,40}\b(dan|unfiltered|uncensored|jailbroken|evil|without (any )?(rules|restrictions|limits))",
+            r"\b(you are now|from now on you are|act as|pretend (to be|you are)|roleplay as)\b.{0,40}\b(dan|unfiltered|uncensored|jailbroken|evil|(without|with no|no) (any )?(rules|restrictions|limits|filters))",
         ),
-        ("mode_switch", r"\b(developer|debug|god|admin|sudo|jailbreak|dan)\s+mode\b"),
+        (
+            "mode_switch",
+            r"\b(enable|activate|enter|switch (on|to|into)|turn on|go into|you are in|you're in|now in)\b.{0,20}\b(developer|debug|god|admin|sudo|jailbreak|dan)\s+mode\b|\b(jailbreak|dan|god)\s+mode\b|^\W*(developer|debug|admin|sudo)\s+mode\s*[:\-]",
+        ),
         (
             "no_rules",
             r"\b(no|without) (any )?(restrictions|filters|guardrails|rules|limitations)\b.{0,30}\b(respond|answer|reply|now)",
