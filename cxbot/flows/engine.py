@@ -210,7 +210,8 @@ class FlowEngine:
             return FlowTurn("no_progress")
         local = apply_all(state, events)
         frame = _require(local.flow)
-        gone = past_time(spec, frame.slots, ctx.now) if rejected is None else None
+        notice = ctx.calendar.opening().notice_minutes
+        gone = past_time(spec, frame.slots, ctx.now, notice) if rejected is None else None
         if gone is not None:
             events.append(SlotSet(gone[0].name, None))
             local = apply_all(state, events)

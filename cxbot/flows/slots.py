@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from cxbot.flows.actions.base import ActionContext
 from cxbot.flows.spec import FlowSpec, SlotSpec
@@ -108,8 +108,15 @@ def _validate(slot: SlotSpec, value: str, ctx: ActionContext) -> str | None:
             case "future":
                 if slot.type == "date" and date.fromisoformat(value) < today:
                     return "that date has already passed"
+                horizon = opening.horizon_days
+                ahead = (date.fromisoformat(value) - today).days if slot.type == "date" else 0
+                if horizon is not None and ahead > horizon:
+                    return f"appointments can be booked up to {horizon // 7} weeks ahead"
             case "open_day":
-                if slot.type == "date" and not opening.is_open_day(date.fromisoformat(value)):
+                day = date.fromisoformat(value)
+                if slot.type == "date" and day in opening.closed_dates:
+                    return "our branches are closed that day (a bank holiday)"
+                if slot.type == "date" and not opening.is_open_day(day):
                     return "advisors are not available on that day"
             case "opening_hours":
                 if slot.type == "time" and not opening.is_slot_start(time.fromisoformat(value)):
@@ -149,17 +156,21 @@ def extract_slot(
 
 
 def past_time(
-    spec: FlowSpec, slots: Mapping[str, str], now: datetime
+    spec: FlowSpec, slots: Mapping[str, str], now: datetime, notice_minutes: int = 0
 ) -> tuple[SlotSpec, Rejected] | None:
     """A ``future`` time slot whose date is today and whose time has already gone."""
     day = next((s for s in spec.slots if s.type == "date" and s.name in slots), None)
     if day is None:
         return None
+    now = now.replace(tzinfo=None)
     for slot in spec.slots:
         if slot.type == "time" and "future" in slot.validators and slot.name in slots:
             start = datetime.fromisoformat(f"{slots[day.name]}T{slots[slot.name]}")
-            if start <= now.replace(tzinfo=None):
+            if start <= now:
                 return slot, Rejected(slots[slot.name], "that time has already passed")
+            if start < now + timedelta(minutes=notice_minutes):
+                reason = f"same-day appointments need {notice_minutes // 60} hours' notice"
+                return slot, Rejected(slots[slot.name], reason)
     return None
 
 

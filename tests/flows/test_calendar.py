@@ -276,3 +276,20 @@ def test_unseeded_calendar_raises_config_error(db: Path) -> None:
 
     assert info.value.file == str(db)
     assert info.value.fix is not None and "calendar.fixture" in info.value.fix
+
+
+def test_fixture_rules_close_bank_holidays_and_bound_the_horizon(tmp_path: Path) -> None:
+    from datetime import date
+
+    calendar = SQLiteCalendar(tmp_path / "c.sqlite", FIXTURE)
+    opening = calendar.opening()
+    assert date(2026, 12, 25) in opening.closed_dates
+    assert not opening.is_open_day(date(2026, 12, 25))  # a Friday, but Christmas Day
+    assert opening.is_open_day(date(2026, 12, 24))
+    assert opening.horizon_days == 56 and opening.notice_minutes == 120
+    taken = calendar.book("C-1", "Harbour Street", "mortgage", datetime(2026, 12, 24, 16, 0))
+    assert taken.id.startswith("APT-")
+    with pytest.raises(SlotTaken) as info:
+        calendar.book("C-2", "Harbour Street", "mortgage", datetime(2026, 12, 24, 16, 0))
+    assert all(opening.is_open_day(a.date()) for a in info.value.alternatives)
+    assert date(2026, 12, 25) not in {a.date() for a in info.value.alternatives}

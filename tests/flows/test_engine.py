@@ -615,3 +615,20 @@ def test_a_time_already_gone_today_is_refused(bot: Assistant) -> None:
     assert "time" not in bot.state("past").flow.slots  # type: ignore[union-attr]
     later = bot.respond("past", "2pm then", customer_id=ELEANOR)
     assert "14:00" in later.text and "Shall I book it?" in later.text
+
+
+def test_same_day_needs_two_hours_notice(bot: Assistant) -> None:
+    reply = bot.respond(
+        "notice", "Book a savings appointment at Riverside today at 11am", customer_id=ELEANOR
+    )
+    assert "2 hours' notice" in reply.text
+    later = bot.respond("notice", "make it 3pm", customer_id=ELEANOR)
+    assert "15:00" in later.text and "Shall I book it?" in later.text
+
+
+def test_bank_holidays_and_the_booking_horizon_are_refused(bot: Assistant) -> None:
+    ask = "Book a savings appointment at Riverside on {} at 10am"
+    holiday = bot.respond("holiday", ask.format("25 December"), customer_id=ELEANOR)
+    assert "bank holiday" in holiday.text
+    far = bot.respond("horizon", ask.format("1 March 2027"), customer_id=ELEANOR)
+    assert "8 weeks ahead" in far.text

@@ -41,13 +41,21 @@ class SlotTaken(BackendError):
 
 @dataclass(frozen=True, slots=True)
 class Opening:
+    """When advisors see customers: the calendar fixture's ``opening`` section."""
+
     start: time
     end: time
     weekdays: frozenset[int]
     slot_minutes: int
+    closed_dates: frozenset[date] = frozenset()
+    """Bank holidays and other days every branch is closed."""
+    horizon_days: int | None = None
+    """How far ahead appointments can be booked (None: no limit)."""
+    notice_minutes: int = 0
+    """How long before its start a same-day appointment can still be booked."""
 
     def is_open_day(self, day: date) -> bool:
-        return day.weekday() in self.weekdays
+        return day.weekday() in self.weekdays and day not in self.closed_dates
 
     def is_slot_start(self, at: time) -> bool:
         minutes = at.hour * 60 + at.minute
@@ -118,6 +126,9 @@ class SQLiteCalendar:
             end=time.fromisoformat(data["end"]),
             weekdays=frozenset(data["weekdays"]),
             slot_minutes=int(data["slot_minutes"]),
+            closed_dates=frozenset(date.fromisoformat(d) for d in data.get("closed_dates", ())),
+            horizon_days=data.get("horizon_days"),
+            notice_minutes=int(data.get("notice_minutes", 0)),
         )
 
     def _seed(self, fixture: Path) -> None:
