@@ -327,6 +327,44 @@ def bench(
         console.print(f"JSON report written to {json_out}")
 
 
+@app.command()
+def audit(
+    conversation: Annotated[str, typer.Argument(help="Conversation id.")],
+    path: ProjectDir = Path("."),
+) -> None:
+    """Print every guardrail verdict recorded in a conversation."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from cxbot.conversation.events import GuardrailTriggered, UserUttered
+
+    console = _console()
+    try:
+        events = _assistant(path).events(conversation)
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    if not events:
+        console.print(f"[red]no conversation {escape(conversation)!r}[/red]")
+        raise typer.Exit(2)
+    table = Table(title=f"guardrail verdicts — {conversation}")
+    for column in ("turn", "stage", "guardrail", "action", "reason", "score"):
+        table.add_column(column)
+    turn = 0
+    for event in events:
+        if isinstance(event, UserUttered):
+            turn += 1
+        if isinstance(event, GuardrailTriggered):
+            table.add_row(
+                str(max(turn, 1)),
+                event.stage,
+                event.guardrail,
+                event.action,
+                escape(event.reason),
+                f"{event.score:.2f}",
+            )
+    console.print(table if table.row_count else "no guardrail verdicts in this conversation")
+
+
 def _fresh(path: Path) -> None:
     from cxbot.config import load_config
 

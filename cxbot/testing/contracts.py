@@ -1,0 +1,91 @@
+"""Contract tests every store implementation must pass (Haystack-style).
+
+Subclass a contract in your test suite and provide the store under test as a fixture::
+
+    class TestMyStore(ConversationStoreContract):
+        @pytest.fixture
+        def store(self, tmp_path):
+            return MyStore(...)
+
+The SQLite stores pass them in cxbot's own tests; a Redis or HTTP store must pass the same.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from cxbot.conversation.events import BotUttered, Event, FlowStarted, SlotSet, UserUttered
+from cxbot.conversation.reducer import apply_all
+from cxbot.conversation.state import ConversationState
+from cxbot.conversation.store import ConcurrentUpdate, ConversationStore
+
+__all__ = ["ConversationStoreContract"]
+
+
+class ConversationStoreContract:
+    """Behaviour every :class:`~cxbot.conversation.store.ConversationStore` must have."""
+
+    @pytest.fixture
+    def store(self) -> ConversationStore:  # pragma: no cover - provided by subclasses
+        raise NotImplementedError("provide a `store` fixture")
+
+    def test_unknown_conversation_is_a_fresh_state(self, store: ConversationStore) -> None:
+        state = store.load("nobody")
+        assert state == ConversationState(conversation_id="nobody")
+        assert store.events("nobody") == []
+
+    def test_commit_keeps_state_and_events_in_order(self, store: ConversationStore) -> None:
+        events: list[Event] = [
+            UserUttered("book please", "book_appointment", 0.7),
+            FlowStarted("book_appointment"),
+            SlotSet("branch", "Riverside"),
+            BotUttered("Which day?", "flow"),
+        ]
+        state = apply_all(store.load("c1"), events)
+        saved = store.commit(state, events)
+        assert saved.version == 1
+        loaded = store.load("c1")
+        assert loaded == saved
+        assert loaded.flow is not None and loaded.flow.slots == {"branch": "Riverside"}
+        assert store.events("c1") == events
+        more: list[Event] = [UserUttered("Friday"), BotUttered("What time?", "flow")]
+        store.commit(apply_all(loaded, more), more)
+        assert store.events("c1") == [*events, *more]
+        assert store.load("c1").version == 2
+
+    def test_a_stale_writer_loses(self, store: ConversationStore) -> None:
+        first = store.load("c2")
+        store.commit(first, [UserUttered("hi")])
+        with pytest.raises(ConcurrentUpdate):
+            store.commit(first, [UserUttered("hello again")])
+        assert store.events("c2") == [UserUttered("hi")]
+
+    def test_concurrent_writers_never_both_win(self, store: ConversationStore) -> None:
+        start = store.load("c3")
+        wins: list[int] = []
+        losses: list[int] = []
+
+        def write(n: int) -> None:
+            try:
+                store.commit(start, [UserUttered(f"message {n}")])
+                wins.append(n)
+            except ConcurrentUpdate:
+                losses.append(n)
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(wins) == 1 and len(losses) == 7
+        assert store.events("c3") == [UserUttered(f"message {wins[0]}")]
+
+    def test_conversations_do_not_cross(self, store: ConversationStore) -> None:
+        for name in ("a", "b"):
+            state = store.load(name)
+            store.commit(apply_all(state, [UserUttered(name)]), [UserUttered(name)])
+        assert store.events("a") == [UserUttered("a")]
+        assert store.events("b") == [UserUttered("b")]
+        assert store.load("a").history == (("user", "a"),)
