@@ -393,6 +393,11 @@ def chat(
             _fresh(path)
         bot = _assistant(path)
         bot.warm_up()
+        if bot.vector_store.count() == 0:
+            console.print(
+                '[yellow]the knowledge base is empty: questions will get "I don\'t know" '
+                f"until you run `cxbot ingest --dir {path}`[/yellow]"
+            )
         if script is not None:
             _run_script(console, bot, script)
             return

@@ -42,6 +42,7 @@ def test_chat_survives_bad_input_without_a_traceback(project: Path) -> None:
     assert "InvalidMessage" in result.stdout
     assert "UnknownCustomer" in result.stdout
     assert "route=rag" in result.stdout
+    assert "knowledge base is empty" not in result.stdout
 
 
 def test_validate_reports_a_flow_error_with_file_and_line(project: Path) -> None:
