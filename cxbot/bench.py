@@ -72,7 +72,7 @@ __all__ = [
     "run_benchmarks",
 ]
 
-SUITES: Final = ("import", "cold_start", "turns", "ingest", "retrieval")
+SUITES: Final = ("import", "cold_start", "turns", "nlu", "ingest", "retrieval")
 DEFAULT_SCALE: Final = (1000, 10000)
 ROUTES: Final = ("rag", "flow", "blocked", "handoff")
 BENCH_NOW: Final = datetime(2026, 11, 25, 10)
@@ -209,6 +209,18 @@ class TurnsBench:
 
 
 @dataclass(frozen=True, slots=True)
+class NluBench:
+    """The NLU stage alone (intent + entities) on vectors computed beforehand: the turn's
+    overhead beyond its one shared embedding."""
+
+    messages: int
+    repeats: int
+    stage: Latency
+    classify: Latency
+    entities: Latency
+
+
+@dataclass(frozen=True, slots=True)
 class IngestBench:
     """A fresh ingest into an empty store, then an unchanged re-ingest."""
 
@@ -246,7 +258,7 @@ class RetrievalBench:
     sizes: tuple[RetrievalSize, ...]
 
 
-_Figures = ImportBench | ColdStartBench | TurnsBench | IngestBench | RetrievalBench
+_Figures = ImportBench | ColdStartBench | TurnsBench | NluBench | IngestBench | RetrievalBench
 
 
 # -- the report --------------------------------------------------------------------------
@@ -291,6 +303,7 @@ def run_benchmarks(
         "import": lambda: bench_import(runs=import_runs),
         "cold_start": lambda: bench_cold_start(project),
         "turns": lambda: bench_turns(project, turns=turns, embedder=model(), baseline=baseline),
+        "nlu": lambda: bench_nlu(project, embedder=model()),
         "ingest": lambda: bench_ingest(project, embedder=model()),
         "retrieval": lambda: bench_retrieval(
             project, scale=scale, queries=queries, seed=seed, embedder=model()
@@ -599,6 +612,47 @@ def _naive_pipeline(bot: Assistant, model: Embedder) -> Callable[[str], str]:
 
 
 # -- 4. ingest ---------------------------------------------------------------------------
+def bench_nlu(project: Path, *, embedder: Embedder | None = None, repeats: int = 5) -> NluBench:
+    """Time the NLU stage on the users' messages of the project's eval suites (or its intent
+    examples when it has none), each message's vector computed beforehand."""
+    from cxbot.assistant import Assistant
+    from cxbot.evals.suite import load_suites
+    from cxbot.nlu.entities import extract_entities
+
+    bot = Assistant.from_dir(project, embedder=embedder or _project_embedder(project))
+    bot.warm_up()
+    stage = bot.pipeline.nlu
+    evals = project / "evals"
+    messages = (
+        [t.user for s in load_suites(evals) for c in s.cases for t in c.dialogue]
+        if evals.is_dir()
+        else [e for texts in stage.classifier.examples.values() for e in texts]
+    )
+    vectors = bot.deps.embedder.embed_documents(messages)
+    whole: list[float] = []
+    classify: list[float] = []
+    entities: list[float] = []
+    for _ in range(repeats):
+        for text, vector in zip(messages, vectors, strict=True):
+            start = time.perf_counter()
+            stage.run(text, vector, BENCH_NOW)
+            whole.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            stage.classifier.classify(vector)
+            classify.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            extract_entities(text, BENCH_NOW)
+            entities.append((time.perf_counter() - start) * 1000)
+    bot.close()
+    return NluBench(
+        messages=len(messages),
+        repeats=repeats,
+        stage=Latency.of(whole),
+        classify=Latency.of(classify),
+        entities=Latency.of(entities),
+    )
+
+
 def bench_ingest(project: Path, *, embedder: Embedder | None = None) -> IngestBench:
     """A fresh ingest of a copy of ``project``'s knowledge into an empty store, then an
     unchanged re-ingest. The model is loaded and the store opened before timing."""

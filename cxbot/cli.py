@@ -281,6 +281,10 @@ def eval_guardrails(
 
 @app.command()
 def bench(
+    only: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Argument(help="Benchmarks to run, e.g. `cxbot bench nlu` (default: all)."),
+    ] = None,
     path: ProjectDir = Path("."),
     turns: Annotated[
         int, typer.Option(help="Scripted turns per route (rag, flow, blocked, handoff).")
@@ -291,7 +295,7 @@ def bench(
     ] = None,
     suite: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option(help="Only these: import, cold_start, turns, ingest, retrieval (repeat)."),
+        typer.Option(help="Only these: import, cold_start, turns, nlu, ingest, retrieval."),
     ] = None,
     json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
 ) -> None:
@@ -312,7 +316,7 @@ def bench(
         try:
             report = run_benchmarks(
                 path,
-                suites=suite or SUITES,
+                suites=[*(only or ()), *(suite or ())] or SUITES,
                 scale=sizes or DEFAULT_SCALE,
                 turns=turns,
                 progress=lambda name: status.update(f"benchmarking: {name}…"),

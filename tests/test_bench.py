@@ -178,3 +178,13 @@ def test_turns_and_retrieval_at_default_sizes(
     assert [s["size"] for s in report["benchmarks"]["retrieval"]["sizes"]] == [1000, 10000]
     for size in report["benchmarks"]["retrieval"]["sizes"]:
         assert_latency(size["query"], 200)
+
+
+def test_nlu_overhead_beyond_the_shared_embedding_is_small(
+    ingested_project: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    from cxbot.bench import bench_nlu
+
+    figures = bench_nlu(ingested_project, embedder=embedder, repeats=1)
+    assert figures.messages >= 150
+    assert 0 < figures.stage.p50_ms <= figures.stage.p95_ms < 5.0
