@@ -173,8 +173,9 @@ class SummaryWriter:
                 messages += [
                     reply,
                     HumanMessage(
-                        f"That was not valid JSON for the schema: {exc.errors()[:2]}. "
-                        "Reply with the JSON object only."
+                        self.prompts.render(
+                            PromptTask.HANDOFF_SUMMARY_RETRY, errors=exc.errors()[:2]
+                        )
                     ),
                 ]
                 continue

@@ -23,6 +23,7 @@ class PromptTask(enum.StrEnum):
     SYSTEM = "system"
     RAG_ANSWER = "rag_answer"
     HANDOFF_SUMMARY = "handoff_summary"
+    HANDOFF_SUMMARY_RETRY = "handoff_summary_retry"
 
 
 class ReplyKey(enum.StrEnum):
