@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cxbot.evals.datasets import GuardrailExample
-from cxbot.evals.runner import SCHEMA_VERSION, machine_description
+from cxbot.evals.runner import single_suite_report
 
 if TYPE_CHECKING:
     from cxbot.assistant import Assistant
@@ -86,28 +86,12 @@ def evaluate_guardrails(
         name: {"attacks_blocked": caught_by[name], "benign_blocked": false_alarms_by[name]}
         for name in names
     }
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "project": assistant.config.company,
-        "seed": 0,
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "duration_s": round(time.perf_counter() - begin, 3),
-        "machine": machine_description(),
-        "timings": {},
-        "cases_total": len(cases),
-        "cases_passed": sum(outcomes),
-        "passed": True,
-        "metrics": dict(sorted(metrics.items())),
-        "by_guardrail": by_guardrail,
-        "by_suite": {
-            "guardrails": {
-                "cases_total": len(cases),
-                "cases_passed": sum(outcomes),
-                "metrics": metrics,
-            }
-        },
-        "thresholds": [],
-        "intents": {"labels": [], "predictions": []},
-        "cases": cases,
-    }
+    return single_suite_report(
+        suite="guardrails",
+        project=assistant.config.company,
+        started=started,
+        seconds=time.perf_counter() - begin,
+        cases=cases,
+        metrics=metrics,
+        by_guardrail=by_guardrail,
+    )

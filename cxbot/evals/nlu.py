@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cxbot.evals.datasets import IntentExample
 from cxbot.evals.evaluators import NONE
-from cxbot.evals.runner import SCHEMA_VERSION, machine_description
+from cxbot.evals.runner import single_suite_report
 from cxbot.nlu.intent import IntentClassifier
 
 if TYPE_CHECKING:
@@ -115,7 +115,6 @@ def evaluate_intents(
     }
     if oos:
         metrics["oos_recall"] = round(sum(oos) / len(oos), 4)
-    finished = datetime.now(UTC)
 
     def shown(name: str) -> str:
         return NONE if name == OOS else name
@@ -152,35 +151,23 @@ def evaluate_intents(
         }
         for i, (row, p, c, ok) in enumerate(zip(test, predicted, confidence, correct, strict=True))
     ]
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "project": "nlu",
-        "seed": seed,
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": finished.isoformat(timespec="seconds"),
-        "duration_s": round(time.perf_counter() - begin, 3),
-        "machine": machine_description(),
-        "timings": {"train_seconds": round(train_seconds, 2)},
-        "config": {"shots": shots, "neighbours": neighbours, "train_rows": len(rows)},
-        "cases_total": len(cases),
-        "cases_passed": sum(correct),
-        "passed": True,
-        "metrics": dict(sorted(metrics.items())),
-        "by_suite": {
-            "nlu": {"cases_total": len(cases), "cases_passed": sum(correct), "metrics": metrics}
-        },
-        "thresholds": [],
-        "intents": {
-            "labels": sorted({shown(g) for g in gold} | {shown(p) for p in predicted}),
-            "predictions": [
-                {
-                    "case": f"nlu/{i}",
-                    "gold": shown(g),
-                    "predicted": shown(p),
-                    "confidence": round(float(c), 4),
-                }
-                for i, (g, p, c) in enumerate(zip(gold, predicted, confidence, strict=True))
-            ],
-        },
-        "cases": cases,
-    }
+    return single_suite_report(
+        suite="nlu",
+        project="nlu",
+        started=started,
+        seconds=time.perf_counter() - begin,
+        cases=cases,
+        metrics=metrics,
+        predictions=[
+            {
+                "case": f"nlu/{i}",
+                "gold": shown(g),
+                "predicted": shown(p),
+                "confidence": round(float(c), 4),
+            }
+            for i, (g, p, c) in enumerate(zip(gold, predicted, confidence, strict=True))
+        ],
+        seed=seed,
+        timings={"train_seconds": round(train_seconds, 2)},
+        config={"shots": shots, "neighbours": neighbours, "train_rows": len(rows)},
+    )

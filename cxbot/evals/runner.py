@@ -41,6 +41,7 @@ __all__ = [
     "CaseResult",
     "EvalRunner",
     "machine_description",
+    "single_suite_report",
 ]
 
 SCHEMA_VERSION = 1
@@ -211,6 +212,47 @@ class EvalRunner:
                 for r in results
             ],
         }
+
+
+def single_suite_report(
+    *,
+    suite: str,
+    project: str,
+    started: datetime,
+    seconds: float,
+    cases: list[dict[str, Any]],
+    metrics: dict[str, float],
+    predictions: list[dict[str, Any]] | None = None,
+    seed: int = 0,
+    timings: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The report of an eval over external data (one suite, no thresholds), in the format
+    of :meth:`EvalRunner.run`; ``extra`` adds sections such as ``by_slot`` or ``config``."""
+    passed = sum(bool(c["passed"]) for c in cases)
+    predictions = predictions or []
+    labels = sorted({p["gold"] for p in predictions} | {p["predicted"] for p in predictions})
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "project": project,
+        "seed": seed,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_s": round(seconds, 3),
+        "machine": machine_description(),
+        "timings": timings or {},
+        "cases_total": len(cases),
+        "cases_passed": passed,
+        "passed": True,
+        "metrics": dict(sorted(metrics.items())),
+        "by_suite": {
+            suite: {"cases_total": len(cases), "cases_passed": passed, "metrics": metrics}
+        },
+        **extra,
+        "thresholds": [],
+        "intents": {"labels": labels, "predictions": predictions},
+        "cases": cases,
+    }
 
 
 def _turn_record(user: str, outcome: TurnOutcome, checks: Sequence[Check]) -> dict[str, Any]:

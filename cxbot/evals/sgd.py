@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Final
 from cxbot.errors import ConfigError
 from cxbot.evals.datasets import SGDDialogue, load_sgd_dialogues
 from cxbot.evals.evaluators import NONE
-from cxbot.evals.runner import SCHEMA_VERSION, machine_description
+from cxbot.evals.runner import single_suite_report
 from cxbot.nlu.entities import extract_entities
 
 if TYPE_CHECKING:
@@ -424,31 +424,22 @@ def evaluate_dialogues(
         "pass_rate": jga,
         "slot_f1": round(totals.f1(), 4),
     }
-    passed_cases = sum(c["passed"] for c in cases)
-    finished = datetime.now(UTC)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "project": SUITE,
-        "seed": 0,
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": finished.isoformat(timespec="seconds"),
-        "duration_s": round(time.perf_counter() - begin, 3),
-        "machine": machine_description(),
-        "timings": {"setup_seconds": round(setup_seconds, 2), "cases_ms": cases_ms},
-        "config": {
+    return single_suite_report(
+        suite=SUITE,
+        project=SUITE,
+        started=started,
+        seconds=time.perf_counter() - begin,
+        cases=cases,
+        metrics=metrics,
+        predictions=predictions,
+        timings={"setup_seconds": round(setup_seconds, 2), "cases_ms": cases_ms},
+        config={
             "clock": NOW.isoformat(),
             "intent_threshold": INTENT_THRESHOLD,
             "train_examples": sum(len(v) for v in examples.values()),
             "user_turns": len(joint),
         },
-        "cases_total": len(cases),
-        "cases_passed": passed_cases,
-        "passed": True,
-        "metrics": metrics,
-        "by_suite": {
-            SUITE: {"cases_total": len(cases), "cases_passed": passed_cases, "metrics": metrics}
-        },
-        "by_slot": {
+        by_slot={
             slot: {
                 "f1": round(c.f1(), 4),
                 "precision": _ratio(c.tp, c.tp + c.fp),
@@ -457,15 +448,7 @@ def evaluate_dialogues(
             }
             for slot, c in sorted(by_slot.items())
         },
-        "thresholds": [],
-        "intents": {
-            "labels": sorted(
-                {p["gold"] for p in predictions} | {p["predicted"] for p in predictions}
-            ),
-            "predictions": predictions,
-        },
-        "cases": cases,
-    }
+    )
 
 
 def _replay(
