@@ -79,6 +79,10 @@ def clean_message(text: object, limit: int) -> str:
     return cleaned
 
 
+def _blocked(verdicts: Sequence[tuple[str, Verdict]]) -> bool:
+    return any(v.action == "block" for _, v in verdicts)
+
+
 def _ms_since(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
@@ -235,29 +239,22 @@ class Pipeline:
             action_ctx=ActionContext(None, self.deps.clock(), self.deps.calendar),
             trace=trace,
         )
-        verdicts: list[tuple[str, Verdict]] = []
-        text = message
-        for guard in self.input_guardrails:
-            turn.guard_ctx.message = text
-            verdict = guard.check(text, turn.guard_ctx)
-            verdicts.append((guard.name, verdict))
-            if verdict.action == "block":
-                break
-            if verdict.action == "rewrite" and verdict.text is not None:
-                text = verdict.text
-        return verdicts
+        return self._screen(turn, "input", message)[1]
 
     def _screen(
         self, turn: _Turn, stage: Literal["input", "output"], text: str
-    ) -> tuple[str, bool]:
-        """Run one stage's guardrails in order: apply rewrites, audit every verdict that is
-        not "allow"; returns the final text and whether a guardrail blocked it."""
+    ) -> tuple[str, list[tuple[str, Verdict]]]:
+        """Run one stage's guardrails in order until one blocks: apply rewrites and audit
+        every verdict that is not "allow"; returns the final text and the verdicts by unit
+        (the last one a block, if any)."""
         guards = self.input_guardrails if stage == "input" else self.output_guardrails
+        verdicts: list[tuple[str, Verdict]] = []
         with turn.trace.stage("guardrails"):
             for guard in guards:
                 if stage == "input":
                     turn.guard_ctx.message = text
                 verdict = guard.check(text, turn.guard_ctx)
+                verdicts.append((guard.name, verdict))
                 if verdict.action == "allow":
                     continue
                 turn.events.append(
@@ -266,16 +263,15 @@ class Pipeline:
                     )
                 )
                 if verdict.action == "block":
-                    return text, True
+                    return text, verdicts
                 if verdict.text is not None:
                     text = verdict.text
         if stage == "input":
             turn.guard_ctx.message = text
-        return text, False
+        return text, verdicts
 
     def _input_guardrails(self, turn: _Turn) -> _Outcome | None:
-        _, blocked = self._screen(turn, "input", turn.guard_ctx.message)
-        if not blocked:
+        if not _blocked(self._screen(turn, "input", turn.guard_ctx.message)[1]):
             return None
         turn.events.append(UserUttered(turn.guard_ctx.message))
         return _Outcome(self.deps.prompts.reply(ReplyKey.BLOCKED_INJECTION), "blocked")
@@ -371,8 +367,8 @@ class Pipeline:
     def _output_guardrails(self, turn: _Turn, outcome: _Outcome) -> _Outcome:
         if not outcome.text:
             return outcome
-        text, blocked = self._screen(turn, "output", outcome.text)
-        if blocked:
+        text, verdicts = self._screen(turn, "output", outcome.text)
+        if _blocked(verdicts):
             text = self.deps.prompts.reply(ReplyKey.BLOCKED_OUTPUT)
             return replace(outcome, text=text, citations=(), route="blocked")
         return replace(outcome, text=text)
