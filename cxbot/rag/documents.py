@@ -8,6 +8,7 @@ is removed with trafilatura; PDF text comes from pypdf page by page.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,12 +74,12 @@ def _read_html(raw: bytes, source: str) -> tuple[str, list[Section]]:
     return title, _markdown_sections(text)
 
 
-def _read_pdf(path: Path, source: str) -> tuple[str, list[Section]]:
+def _read_pdf(raw: bytes, source: str) -> tuple[str, list[Section]]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
     try:
-        reader = PdfReader(path)
+        reader = PdfReader(io.BytesIO(raw))
         pages = [page.extract_text() or "" for page in reader.pages]
         title = str(reader.metadata.get("/Title") or "") if reader.metadata else ""
     except (PdfReadError, OSError, ValueError) as exc:
@@ -93,13 +94,14 @@ def _read_pdf(path: Path, source: str) -> tuple[str, list[Section]]:
     return title, sections
 
 
-def read_document(path: Path, root: Path) -> Document:
-    """Read one file of the knowledge folder."""
+def read_document(path: Path, root: Path, raw: bytes | None = None) -> Document:
+    """Read one file of the knowledge folder (``raw``: its bytes, if already read)."""
     source = path.relative_to(root).as_posix()
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise IngestError(f"cannot read: {exc}", source=source) from exc
+    if raw is None:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise IngestError(f"cannot read: {exc}", source=source) from exc
     suffix = path.suffix.lower()
     content_hash = hashlib.sha256(raw).hexdigest()
     fallback_title = path.stem.replace("-", " ").replace("_", " ").capitalize()
@@ -116,7 +118,7 @@ def read_document(path: Path, root: Path) -> Document:
         title, sections = _read_html(raw, source)
         kind = "html"
     elif suffix == ".pdf":
-        title, sections = _read_pdf(path, source)
+        title, sections = _read_pdf(raw, source)
         kind = "pdf"
     else:
         raise IngestError(f"unsupported file type {suffix}", source=source)

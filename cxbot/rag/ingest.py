@@ -120,10 +120,11 @@ class Ingestor:
             source = path.relative_to(self.root).as_posix()
             seen.add(source)
             try:
-                if known.get(source) == hashlib.sha256(path.read_bytes()).hexdigest():
+                raw = path.read_bytes()
+                if known.get(source) == hashlib.sha256(raw).hexdigest():
                     unchanged += 1
                     continue
-                document = read_document(path, self.root)
+                document = read_document(path, self.root, raw)
             except IngestError as exc:
                 errors.append(exc)
                 continue
