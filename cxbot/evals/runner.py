@@ -30,7 +30,6 @@ from cxbot.evals.evaluators import (
 )
 from cxbot.evals.suite import Case, Suite
 from cxbot.prompts import ReplyKey
-from cxbot.testing.clock import FixedClock
 
 if TYPE_CHECKING:
     from cxbot.assistant import Assistant
@@ -136,7 +135,8 @@ class EvalRunner:
         turns: list[dict[str, Any]] = []
         checks: list[Check] = []
         error: str | None = None
-        bot = self.assistant.isolated(storage, clock=FixedClock(case.clock or suite.clock))
+        when = case.clock or suite.clock
+        bot = self.assistant.isolated(storage, clock=lambda: when)
         dont_know = bot.deps.prompts.reply(ReplyKey.DONT_KNOW)
         conversation = f"{suite.suite}/{case.id}"
         try:
