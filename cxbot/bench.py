@@ -616,6 +616,7 @@ def bench_nlu(project: Path, *, embedder: Embedder | None = None, repeats: int =
     """Time the NLU stage on the users' messages of the project's eval suites (or its intent
     examples when it has none), each message's vector computed beforehand."""
     from cxbot.assistant import Assistant
+    from cxbot.embeddings import Features, SentenceTransformerEmbedder
     from cxbot.evals.suite import load_suites
     from cxbot.nlu.entities import extract_entities
 
@@ -628,17 +629,22 @@ def bench_nlu(project: Path, *, embedder: Embedder | None = None, repeats: int =
         if evals.is_dir()
         else [e for texts in stage.classifier.examples.values() for e in texts]
     )
-    vectors = bot.deps.embedder.embed_documents(messages)
+    encoder = bot.deps.embedder
+    features = (
+        encoder.features(messages, getattr(encoder, "keep_layer", None))
+        if isinstance(encoder, SentenceTransformerEmbedder)
+        else [Features(v) for v in encoder.embed_documents(messages)]
+    )
     whole: list[float] = []
     classify: list[float] = []
     entities: list[float] = []
     for _ in range(repeats):
-        for text, vector in zip(messages, vectors, strict=True):
+        for text, encoded in zip(messages, features, strict=True):
             start = time.perf_counter()
-            stage.run(text, vector, BENCH_NOW)
+            stage.run(text, encoded, BENCH_NOW)
             whole.append((time.perf_counter() - start) * 1000)
             start = time.perf_counter()
-            stage.classifier.classify(vector)
+            stage.classifier.classify(encoded)
             classify.append((time.perf_counter() - start) * 1000)
             start = time.perf_counter()
             extract_entities(text, BENCH_NOW)

@@ -12,7 +12,7 @@ import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,10 +73,38 @@ class NLUConfig(_Section):
     intents_file: str = Field(
         "flows/intents.yaml", description="Example utterances per intent (besides flow intents)."
     )
-    oos_threshold: float = Field(
-        0.45, ge=0, le=1, description="Below this confidence a message is out of scope."
+    classifier: Literal["trained", "examples"] = Field(
+        "trained",
+        description=(
+            "trained: linear + fine-tuned heads over the turn's encoding (cxbot train nlu); "
+            "examples: nearest example utterances, no training."
+        ),
     )
-    neighbours: int = Field(3, gt=0, description="Examples averaged per intent when scoring.")
+    oos_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description=(
+            "Below this confidence a message is out of scope; default: the threshold tuned "
+            "on held-back examples (trained) or 0.45 (examples)."
+        ),
+    )
+    neighbours: int = Field(3, gt=0, description="Examples averaged per intent (examples).")
+    min_similarity: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description=(
+            "trained: a predicted intent also needs one of its examples at least this "
+            "similar (cosine) to the message; 0 turns the check off."
+        ),
+    )
+    model_dir: str | None = Field(
+        None, description="Where the trained model is saved; default: <storage>/nlu."
+    )
+    tune_layers: int = Field(
+        2, ge=0, le=6, description="Top encoder layers fine-tuned (0: linear head only)."
+    )
 
 
 class RAGConfig(_Section):
@@ -139,6 +167,20 @@ class LimitsConfig(_Section):
     history_turns: int = Field(20, gt=0, description="Messages kept in the conversation state.")
 
 
+class RasaConfig(_Section):
+    actions_package: str | None = Field(
+        None,
+        description=(
+            "Python package of rasa-sdk actions run in-process by flows (action: rasa.<name>); "
+            "imported with the project folder on the import path."
+        ),
+    )
+    action_server: str | None = Field(
+        None, description="Webhook URL of a running rasa action server (…/webhook)."
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Action server request timeout.")
+
+
 class CxbotConfig(_Section):
     """The whole of ``cxbot.yaml``."""
 
@@ -155,6 +197,7 @@ class CxbotConfig(_Section):
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)  # type: ignore[arg-type]
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)  # type: ignore[arg-type]
     limits: LimitsConfig = Field(default_factory=LimitsConfig)  # type: ignore[arg-type]
+    rasa: RasaConfig = Field(default_factory=RasaConfig)  # type: ignore[arg-type]
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str], path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cxbot.errors import BackendError
@@ -21,9 +22,20 @@ if TYPE_CHECKING:
     Vector = npt.NDArray[np.float32]
     Matrix = npt.NDArray[np.float32]
 
-__all__ = ["DEFAULT_MODEL", "Embedder", "SentenceTransformerEmbedder"]
+__all__ = ["DEFAULT_MODEL", "Embedder", "Features", "SentenceTransformerEmbedder", "features_of"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+STATES_CACHE = 256
+"""Messages whose intermediate token states are kept (the tuned intent head reads them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What one encoder pass gives a message: the sentence vector and, when the encoder
+    exposes them, the token states at the layer the tuned intent head starts from."""
+
+    vector: Vector
+    states: Any = None
 
 
 @runtime_checkable
@@ -56,6 +68,9 @@ class SentenceTransformerEmbedder:
         self._cache_lock = threading.Lock()
         self.documents_embedded = 0
         """Texts embedded by ``embed_documents`` since construction (ingest counts on it)."""
+        self.keep_layer: int | None = None
+        """When set, ``embed_query`` keeps the token states after this many layers."""
+        self._states: OrderedDict[str, Any] = OrderedDict()
 
     def _resolve_path(self) -> str:
         if self.model_name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
@@ -87,6 +102,72 @@ class SentenceTransformerEmbedder:
                 raise BackendError(
                     f"cannot load embedding model {self.model_name!r}: {exc}"
                 ) from exc
+            transformer = self._model[0].auto_model
+            transformer.config.output_hidden_states = True
+
+    # -- the encoder's layers (the tuned intent head fine-tunes copies of the top ones) -----
+    @property
+    def layer_count(self) -> int:
+        self.warm_up()
+        return len(self.encoder_layers())
+
+    def encoder_layers(self) -> list[Any]:
+        """The transformer blocks of the encoder, bottom to top."""
+        self.warm_up()
+        encoder = getattr(self._model[0].auto_model, "encoder", None)
+        layers = getattr(encoder, "layer", None)
+        if layers is None:
+            raise BackendError(f"{self.model_name!r} exposes no encoder layers")
+        return list(layers)
+
+    def features(self, texts: Sequence[str], layer: int | None) -> list[Features]:
+        """Vectors and token states after ``layer`` blocks, one pass per batch."""
+        out: list[Features] = []
+        for start in range(0, len(texts), self.batch_size):
+            out += self._forward(texts[start : start + self.batch_size], layer)
+        return out
+
+    def _forward(self, texts: Sequence[str], layer: int | None) -> list[Features]:
+        self.warm_up()
+        import numpy as np
+        import torch
+
+        batch = self._model.preprocess(list(texts))
+        with torch.inference_mode():
+            output = self._model(batch)
+        vectors = np.asarray(output["sentence_embedding"].numpy(), dtype=np.float32)
+        if layer is None:
+            return [Features(v) for v in vectors]
+        hidden = output["all_layer_embeddings"][layer]
+        lengths = batch["attention_mask"].sum(dim=1).tolist()
+        return [
+            Features(vectors[i], hidden[i, : int(n)].to(torch.float16).clone())
+            for i, n in enumerate(lengths)
+        ]
+
+    def query_features(self, text: str) -> Features:
+        """The turn's message: its vector and (when kept) token states, from the cache that
+        ``embed_query`` filled — the encoder runs again only if they were never kept."""
+        with self._cache_lock:
+            vector = self._cache.get(text)
+            states = self._states.get(text)
+        if vector is None:
+            vector = self.embed_query(text)
+            with self._cache_lock:
+                states = self._states.get(text)
+        if self.keep_layer is None:
+            return Features(vector)
+        if states is None:  # embedded before the states were kept, or evicted
+            states = self._forward([text], self.keep_layer)[0].states
+            self._remember_states(text, states)
+        return Features(vector, states)
+
+    def _remember_states(self, text: str, states: Any) -> None:
+        with self._cache_lock:
+            self._states[text] = states
+            self._states.move_to_end(text)
+            if len(self._states) > STATES_CACHE:
+                self._states.popitem(last=False)
 
     @property
     def dimension(self) -> int:
@@ -113,7 +194,12 @@ class SentenceTransformerEmbedder:
             if cached is not None:
                 self._cache.move_to_end(text)
                 return cached
-        vector: Vector = self._encode([text])[0]
+        if self.keep_layer is None:
+            vector: Vector = self._encode([text])[0]
+        else:
+            features = self._forward([text], self.keep_layer)[0]
+            vector = features.vector
+            self._remember_states(text, features.states)
         vector.setflags(write=False)
         if self._cache_size:
             with self._cache_lock:
@@ -129,3 +215,13 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         self.documents_embedded += len(texts)
         return self._encode(texts)
+
+
+def features_of(embedder: Embedder, text: str, vector: Vector) -> Features:
+    """The turn's features of ``text`` whose vector is ``vector`` (no second pass when the
+    embedder kept the token states of its one pass)."""
+    query_features = getattr(embedder, "query_features", None)
+    if query_features is not None:
+        features: Features = query_features(text)
+        return features
+    return Features(vector)

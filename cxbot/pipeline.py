@@ -32,6 +32,7 @@ from cxbot.conversation.events import (
 from cxbot.conversation.reducer import apply_all
 from cxbot.conversation.state import ConversationState
 from cxbot.deps import TurnDeps
+from cxbot.embeddings import features_of
 from cxbot.errors import InvalidMessage, UnknownCustomer
 from cxbot.flows.actions import ActionContext
 from cxbot.flows.engine import FlowEngine
@@ -241,6 +242,13 @@ class Pipeline:
         )
         return self._screen(turn, "input", message)[1]
 
+    def redact(self, message: str) -> str:
+        """``message`` after the input guardrails' rewrites (PII redaction)."""
+        for _, verdict in reversed(self.screen_input(message)):
+            if verdict.text is not None:
+                return verdict.text
+        return message
+
     def _screen(
         self, turn: _Turn, stage: Literal["input", "output"], text: str
     ) -> tuple[str, list[tuple[str, Verdict]]]:
@@ -278,15 +286,16 @@ class Pipeline:
 
     def _understand(self, turn: _Turn) -> None:
         vector = turn.guard_ctx.vector()
+        features = features_of(self.deps.embedder, turn.guard_ctx.message, vector)
         with turn.trace.stage("nlu"):
-            turn.nlu = self.nlu.run(turn.text, vector, turn.guard_ctx.now)
+            turn.nlu = self.nlu.run(turn.text, features, turn.guard_ctx.now)
         turn.events.append(
             UserUttered(turn.guard_ctx.message, turn.nlu.intent, round(turn.nlu.confidence, 4))
         )
 
     def _dispatch(self, turn: _Turn) -> _Outcome:
         assert turn.nlu is not None
-        target = route(turn.nlu, turn.state, self.flows.flows, self.deps.config.nlu.oos_threshold)
+        target = route(turn.nlu, turn.state, self.flows.flows, self.nlu.threshold)
         match target:
             case FlowRoute():
                 return self._flow(turn, target)

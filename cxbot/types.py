@@ -21,7 +21,9 @@ __all__ = [
 ]
 
 Route = Literal["flow", "rag", "handoff", "blocked"]
-EntityKind = Literal["date", "time", "phone", "email", "card_number", "iban", "amount"]
+EntityKind = Literal[
+    "date", "time", "phone", "email", "card_number", "iban", "amount", "branch", "advisor"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,8 @@ class Entity:
 
     ``value`` is normalised per kind: date ``YYYY-MM-DD``, time ``HH:MM`` (24h), phone E.164,
     email lower-cased, card number digits only, IBAN upper-case without spaces,
-    amount ``"<number> <ISO currency>"`` (currency may be empty).
+    amount ``"<number> <ISO currency>"`` (currency may be empty); branch and advisor: the
+    canonical name from the caller's lists.
     """
 
     kind: EntityKind

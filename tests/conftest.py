@@ -65,6 +65,7 @@ def ingested_project(
     root = copy_project(tmp_path_factory.mktemp("northwind"))
     bot = Assistant.from_dir(root, embedder=embedder)
     bot.ingest()
+    bot.warm_up()  # trains the intent model once; project copies reuse the saved model
     bot.close()
     return root
 

@@ -1,33 +1,34 @@
 """Intent-classification evals on external CSV data (e.g. Banking77): ``cxbot eval nlu``.
 
-Trains the default classifier (nearest examples over MiniLM) from TRAIN — all of it or N
-examples per intent — picks the out-of-scope threshold on a held-out split of TRAIN only
-(the score that keeps 95% of held-out in-scope messages), and scores TEST. Test rows whose
-category is ``oos`` are out of scope. The report has the format of ``cxbot eval``.
+Trains the default intent model (:mod:`cxbot.nlu.training`: a linear head on the shared
+vector plus fine-tuned top encoder layers) from TRAIN — all of it or N examples per intent —
+with the out-of-scope threshold chosen on a held-back split of TRAIN only, and scores TEST.
+Test rows whose category is ``oos`` are out of scope; ``unknown_intents`` holds K intents
+out of training and relabels their test rows ``oos``. The report has the format of
+``cxbot eval`` plus ``oos_curve``: in-scope accuracy and out-of-scope recall per threshold.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cxbot.evals.datasets import IntentExample
 from cxbot.evals.evaluators import NONE
 from cxbot.evals.runner import single_suite_report
-from cxbot.nlu.intent import IntentClassifier
+from cxbot.nlu.model import TrainingSettings
+from cxbot.nlu.training import KEEP_IN_SCOPE, train_intent_model
 
 if TYPE_CHECKING:
-    from cxbot.embeddings import Embedder
+    from cxbot.embeddings import Embedder, Matrix
 
-__all__ = ["OOS", "evaluate_intents"]
+__all__ = ["OOS", "evaluate_intents", "oos_curve"]
 
 OOS = "oos"
-KEEP_IN_SCOPE = 0.95
-"""Share of held-out in-scope training messages the chosen threshold keeps."""
+CURVE = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def _few_shot(
@@ -54,6 +55,30 @@ def _macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
     return sum(scores) / len(scores) if scores else 0.0
 
 
+def oos_curve(
+    gold: Sequence[str],
+    best: Sequence[str],
+    confidence: Sequence[float],
+    thresholds: Sequence[float],
+) -> list[dict[str, float]]:
+    """In-scope accuracy, out-of-scope recall and accuracy at each threshold."""
+    rows = []
+    for threshold in thresholds:
+        predicted = [b if c >= threshold else OOS for b, c in zip(best, confidence, strict=True)]
+        ok = [g == p for g, p in zip(gold, predicted, strict=True)]
+        inside = [o for o, g in zip(ok, gold, strict=True) if g != OOS]
+        outside = [o for o, g in zip(ok, gold, strict=True) if g == OOS]
+        row = {
+            "threshold": round(float(threshold), 4),
+            "accuracy": round(sum(ok) / len(ok), 4) if ok else 0.0,
+            "in_scope_accuracy": round(sum(inside) / len(inside), 4) if inside else 0.0,
+        }
+        if outside:
+            row["oos_recall"] = round(sum(outside) / len(outside), 4)
+        rows.append(row)
+    return rows
+
+
 def evaluate_intents(
     train: Sequence[IntentExample],
     test: Sequence[IntentExample],
@@ -61,8 +86,10 @@ def evaluate_intents(
     *,
     shots: int | None = None,
     seed: int = 0,
-    neighbours: int = 3,
-    holdout: float = 0.1,
+    unknown_intents: int = 0,
+    settings: TrainingSettings | None = None,
+    keep_in_scope: float = KEEP_IN_SCOPE,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     import numpy as np
 
@@ -70,44 +97,54 @@ def evaluate_intents(
     begin = time.perf_counter()
     rng = random.Random(seed)
     rows = [r for r in train if r.label != OOS]
+    unknown: list[str] = []
+    if unknown_intents:
+        unknown = sorted(rng.sample(sorted({r.label for r in rows}), unknown_intents))
+        rows = [r for r in rows if r.label not in set(unknown)]
+        test = [IntentExample(r.text, OOS if r.label in set(unknown) else r.label) for r in test]
     if shots is not None:
         rows = _few_shot(rows, shots, rng)
-    order = list(range(len(rows)))
-    rng.shuffle(order)
-    per_label = Counter(r.label for r in rows)
-    held: list[int] = []
-    taken: Counter[str] = Counter()
-    for index in order:  # hold out up to `holdout` of each intent, keeping at least one example
-        label = rows[index].label
-        if taken[label] < int(per_label[label] * holdout):
-            held.append(index)
-            taken[label] += 1
-    kept = [i for i in order if i not in set(held)]
-    vectors = embedder.embed_documents([r.text for r in rows])
-    fit = IntentClassifier.from_vectors(
-        [rows[i].label for i in kept], vectors[kept], embedder, neighbours=neighbours
+    settings = settings or TrainingSettings(seed=seed)
+    model, training = train_intent_model(
+        [r.text for r in rows],
+        [r.label for r in rows],
+        embedder,
+        settings=settings,
+        keep_in_scope=keep_in_scope,
+        progress=progress,
     )
-    threshold = 0.0
-    if held:
-        _, held_scores = fit.score_matrix(vectors[held])
-        threshold = float(np.quantile(held_scores.max(axis=1), 1 - KEEP_IN_SCOPE))
-    model = IntentClassifier.from_vectors(
-        [r.label for r in rows], vectors, embedder, threshold=threshold, neighbours=neighbours
-    )
+    threshold = model.threshold
     train_seconds = time.perf_counter() - begin
 
-    test_vectors = embedder.embed_documents([r.text for r in test])
-    names, scores = model.score_matrix(test_vectors)
-    best = scores.argmax(axis=1)
+    if progress:
+        progress(f"scoring {len(test)} test messages")
+    layer = model.first_tuned_layer
+    features = (
+        embedder.features([r.text for r in test], layer)
+        if hasattr(embedder, "features")
+        else None
+    )
+    if features is None:
+        from cxbot.embeddings import Features
+
+        features = [Features(v) for v in embedder.embed_documents([r.text for r in test])]
+    scores: Matrix = model.probabilities(features)
+    names = model.labels
+    best_index = scores.argmax(axis=1)
     confidence = scores.max(axis=1)
-    predicted = [names[b] if c >= threshold else OOS for b, c in zip(best, confidence, strict=True)]
+    best = [names[b] for b in best_index]
+    predicted = [b if c >= threshold else OOS for b, c in zip(best, confidence, strict=True)]
     gold = [r.label for r in test]
     correct = [g == p for g, p in zip(gold, predicted, strict=True)]
     in_scope = [c for c, g in zip(correct, gold, strict=True) if g != OOS]
     oos = [c for c, g in zip(correct, gold, strict=True) if g == OOS]
+    unthresholded = [g == b for g, b in zip(gold, best, strict=True) if g != OOS]
     metrics: dict[str, float] = {
         "accuracy": round(sum(correct) / len(correct), 4) if correct else 0.0,
         "in_scope_accuracy": round(sum(in_scope) / len(in_scope), 4) if in_scope else 0.0,
+        "top1_in_scope_accuracy": (
+            round(sum(unthresholded) / len(unthresholded), 4) if unthresholded else 0.0
+        ),
         "macro_f1": round(_macro_f1(gold, predicted), 4),
         "pass_rate": round(sum(correct) / len(correct), 4) if correct else 0.0,
         "threshold": round(threshold, 4),
@@ -115,6 +152,8 @@ def evaluate_intents(
     }
     if oos:
         metrics["oos_recall"] = round(sum(oos) / len(oos), 4)
+    thresholds = sorted({*CURVE, *np.round(np.linspace(0.9, 0.99, 10), 3).tolist(), threshold})
+    curve = oos_curve(gold, best, [float(c) for c in confidence], thresholds)
 
     def shown(name: str) -> str:
         return NONE if name == OOS else name
@@ -169,5 +208,13 @@ def evaluate_intents(
         ],
         seed=seed,
         timings={"train_seconds": round(train_seconds, 2)},
-        config={"shots": shots, "neighbours": neighbours, "train_rows": len(rows)},
+        config={
+            "shots": shots,
+            "train_rows": len(rows),
+            "unknown_intents": unknown,
+            "keep_in_scope": keep_in_scope,
+            "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
+            "training": {k: getattr(training, k) for k in training.__dataclass_fields__},
+        },
+        oos_curve=curve,
     )

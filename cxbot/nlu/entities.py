@@ -35,9 +35,10 @@ No network access and no dateparser: every rule is a precompiled regular express
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Final, get_args
+from typing import Final, cast, get_args
 
 import phonenumbers
 from stdnum import iban as stdnum_iban
@@ -167,8 +168,10 @@ _AT_FOLLOWERS: Final = frozenset(
 
 _TIER: Final[dict[str, int]] = {
     "card_number": 0, "iban": 0, "email": 0, "phone": 1, "amount": 2, "date": 3, "time": 3,
+    "branch": 4, "advisor": 4,
 }  # fmt: skip
 _ALL_KINDS: Final[frozenset[str]] = frozenset(get_args(EntityKind))
+_NAME_KINDS: Final = frozenset({"branch", "advisor"})
 
 
 def _entity(kind: EntityKind, text: str, span: tuple[int, int], value: str) -> Entity:
@@ -437,6 +440,26 @@ def _times(text: str) -> Iterator[Entity]:
         yield _entity("time", text, match.span("part"), _PART_OF_DAY[match.group("part").lower()])
 
 
+def _name_patterns(kind: str, names: Sequence[str]) -> list[tuple[re.Pattern[str], str]]:
+    """Whole-word patterns for each canonical name; a person is also found by a first name
+    or surname that no one else on the list shares."""
+    patterns = [(re.compile(rf"\b{re.escape(n)}\b", re.I), n) for n in names]
+    if kind == "advisor":
+        parts = Counter(p.lower() for n in names for p in n.split())
+        for name in names:
+            for part in name.split():
+                if parts[part.lower()] == 1 and len(part) > 2:
+                    patterns.append((re.compile(rf"\b{re.escape(part)}\b"), name))
+    return patterns
+
+
+def _names(text: str, names: Mapping[str, Sequence[str]]) -> Iterator[Entity]:
+    for kind, values in names.items():
+        for pattern, canonical in _name_patterns(kind, values):
+            for match in pattern.finditer(text):
+                yield _entity(cast(EntityKind, kind), text, match.span(), canonical)
+
+
 # ---------------------------------------------------------------------------------- public
 
 
@@ -455,16 +478,21 @@ def extract_entities(
     *,
     kinds: Collection[EntityKind] | None = None,
     region: str = "GB",
+    names: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Entity]:
     """Entities found in ``text``, sorted by ``start`` and non-overlapping.
 
     ``now`` is the caller's clock (naive or aware; its own date is "today"). ``kinds``
     restricts the result; the answer is always the unrestricted answer filtered by kind, so
     a card number still hides the phone-like digits inside it. ``region`` is the default
-    country for phone numbers written without ``+``. Raises ``ValueError`` on an unknown kind.
+    country for phone numbers written without ``+``. ``names`` lists canonical names per
+    kind (``{"branch": [...], "advisor": [...]}``), matched case-insensitively as whole
+    words (advisors also by an unshared first name or surname, capitalised). Raises
+    ``ValueError`` on an unknown kind.
     """
     wanted = set(_ALL_KINDS if kinds is None else kinds)
     unknown = wanted - _ALL_KINDS
+    unknown |= set(names or {}) - _NAME_KINDS
     if unknown:
         raise ValueError(f"unknown entity kinds: {sorted(unknown)}")
     if not wanted or not text:
@@ -479,6 +507,7 @@ def extract_entities(
         (2, lambda: _amounts(text)),
         (3, lambda: _dates(text, now.date())),
         (3, lambda: _times(text)),
+        (4, lambda: _names(text, names or {})),
     ]
     candidates = [entity for tier, run in extractors if tier <= deepest for entity in run()]
     return [entity for entity in _resolve_overlaps(candidates) if entity.kind in wanted]

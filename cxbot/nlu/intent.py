@@ -1,21 +1,44 @@
-"""Embedding-based intent classifier with an out-of-scope threshold.
+"""Intent classifiers with an out-of-scope threshold; both read the turn's one encoding.
 
-Each intent is scored by the mean cosine similarity of the message to its ``k`` nearest
-example utterances; the best score is the confidence, and below ``threshold`` the message
-is out of scope (``intent=None``). Scoring takes the turn's one embedding of the message.
+* :class:`TrainedIntentClassifier` (default): the trained model of :mod:`cxbot.nlu.model`;
+  confidence is its calibrated probability.
+* :class:`IntentClassifier`: no training — each intent is scored by the mean cosine
+  similarity of the message to its ``k`` nearest example utterances.
+
+Below the threshold the message is out of scope (``intent=None``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cxbot.types import IntentScore
 
 if TYPE_CHECKING:
-    from cxbot.embeddings import Embedder, Matrix, Vector
+    from cxbot.embeddings import Embedder, Features, Matrix, Vector
+    from cxbot.nlu.model import IntentModel, TrainingSettings
+    from cxbot.nlu.training import TrainingReport
 
-__all__ = ["IntentClassifier"]
+__all__ = ["IntentClassifier", "IntentScorer", "TrainedIntentClassifier"]
+
+
+class IntentScorer(Protocol):
+    """What the NLU stage needs of a classifier."""
+
+    examples: dict[str, tuple[str, ...]]
+
+    @property
+    def intents(self) -> list[str]: ...
+
+    @property
+    def threshold(self) -> float: ...
+
+    def warm_up(self) -> None: ...
+
+    def classify(self, features: Features) -> tuple[str | None, float, tuple[IntentScore, ...]]: ...
 
 
 class IntentClassifier:
@@ -90,8 +113,147 @@ class IntentClassifier:
         ranking = (IntentScore(n, float(s)) for n, s in zip(names, scores[0], strict=True))
         return tuple(sorted(ranking, key=lambda s: s.score, reverse=True))
 
-    def classify(self, vector: Vector) -> tuple[str | None, float, tuple[IntentScore, ...]]:
-        ranking = self.rank(vector)
+    def classify(self, features: Features) -> tuple[str | None, float, tuple[IntentScore, ...]]:
+        ranking = self.rank(features.vector)
         best = ranking[0] if ranking else IntentScore("", 0.0)
         intent = best.name if best.score >= self.threshold else None
         return intent, best.score, ranking
+
+
+class TrainedIntentClassifier:
+    """The trained :class:`~cxbot.nlu.model.IntentModel` behind the NLU stage.
+
+    On ``warm_up`` the model saved in ``model_dir`` is loaded when it was trained on the
+    same examples, settings and encoder (its fingerprint); otherwise it is trained and saved
+    (``cxbot train nlu`` does this ahead of time). The embedder is told to keep the token
+    states the tuned head reads, so the turn's one encoder pass feeds both heads.
+    """
+
+    def __init__(
+        self,
+        examples: Mapping[str, Sequence[str]],
+        embedder: Embedder,
+        model_dir: Path,
+        *,
+        threshold: float | None = None,
+        settings: TrainingSettings | None = None,
+        encoder: str = "",
+        min_similarity: float = 0.0,
+    ) -> None:
+        from cxbot.nlu.model import TrainingSettings
+
+        self.examples = {name: tuple(texts) for name, texts in examples.items()}
+        self.embedder = embedder
+        self.model_dir = model_dir
+        self.settings = settings or TrainingSettings()
+        self.encoder = encoder
+        self._threshold = threshold
+        self.min_similarity = min_similarity
+        self._example_labels: Any = None
+        self._example_vectors: Any = None
+        self._model: IntentModel | None = None
+        self._lock = threading.Lock()
+        self.report: TrainingReport | None = None
+        """How the model was trained, when this process trained it."""
+
+    @property
+    def intents(self) -> list[str]:
+        return sorted(self.examples)
+
+    @property
+    def threshold(self) -> float:
+        if self._threshold is not None:
+            return self._threshold
+        return self.model.threshold
+
+    @property
+    def model(self) -> IntentModel:
+        self.warm_up()
+        assert self._model is not None
+        return self._model
+
+    def _pairs(self) -> list[tuple[str, str]]:
+        return [(text, name) for name, texts in sorted(self.examples.items()) for text in texts]
+
+    def fingerprint(self) -> str:
+        from cxbot.nlu.training import fingerprint
+
+        return fingerprint(self._pairs(), self.settings, self.encoder)
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is None:
+                if self.min_similarity > 0:
+                    import numpy as np
+
+                    pairs = self._pairs()
+                    self._example_labels = np.asarray([n for _, n in pairs])
+                    self._example_vectors = self.embedder.embed_documents([t for t, _ in pairs])
+                self._model = self._load_or_train()
+                keep = self._model.first_tuned_layer
+                if keep is not None and hasattr(self.embedder, "keep_layer"):
+                    self.embedder.keep_layer = keep
+
+    def train(self, progress: Callable[[str], None] | None = None) -> TrainingReport:
+        """Train on the examples now and save the model (``cxbot train nlu``)."""
+        from cxbot.nlu.training import train_intent_model
+
+        pairs = self._pairs()
+        model, report = train_intent_model(
+            [t for t, _ in pairs],
+            [n for _, n in pairs],
+            self.embedder,
+            settings=self.settings,
+            encoder=self.encoder,
+            progress=progress,
+        )
+        model.save(self.model_dir)
+        with self._lock:
+            self._model, self.report = model, report
+        return report
+
+    def _load_or_train(self) -> IntentModel:
+        from cxbot.nlu.model import IntentModel
+        from cxbot.nlu.training import train_intent_model
+
+        if IntentModel.saved_fingerprint(self.model_dir) == self.fingerprint():
+            first = IntentModel.saved_tuned_layer(self.model_dir)
+            layers = None
+            if first is not None and hasattr(self.embedder, "encoder_layers"):
+                layers = self.embedder.encoder_layers()[first:]
+            return IntentModel.load(self.model_dir, layers)
+        pairs = self._pairs()
+        model, self.report = train_intent_model(
+            [t for t, _ in pairs],
+            [n for _, n in pairs],
+            self.embedder,
+            settings=self.settings,
+            encoder=self.encoder,
+        )
+        model.save(self.model_dir)
+        return model
+
+    def rank(self, features: Features) -> tuple[IntentScore, ...]:
+        model = self.model
+        scores = model.probabilities([features])[0]
+        ranking = (IntentScore(n, float(s)) for n, s in zip(model.labels, scores, strict=True))
+        return tuple(sorted(ranking, key=lambda s: s.score, reverse=True))
+
+    def classify(self, features: Features) -> tuple[str | None, float, tuple[IntentScore, ...]]:
+        ranking = self.rank(features)
+        best = ranking[0] if ranking else IntentScore("", 0.0)
+        intent = best.name if best.score >= self.threshold else None
+        if intent is not None and self._near_example(features, intent) < self.min_similarity:
+            intent = None
+        return intent, best.score, ranking
+
+    def _near_example(self, features: Features, intent: str) -> float:
+        """Cosine similarity of the message to the closest example of ``intent``: with few
+        examples a softmax is confident far from all of them, so a prediction also needs an
+        example nearby (``min_similarity``)."""
+        if self._example_vectors is None:
+            return 1.0
+        own = self._example_vectors[self._example_labels == intent]
+        return float((own @ features.vector).max()) if len(own) else 0.0

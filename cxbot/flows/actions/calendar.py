@@ -163,6 +163,11 @@ class SQLiteCalendar:
     def branches(self) -> list[str]:
         return [r[0] for r in self._conn().execute("SELECT name FROM branches ORDER BY name")]
 
+    def advisors(self) -> list[str]:
+        """Advisors' names (for entity extraction: "can I see Helen?")."""
+        rows = self._conn().execute("SELECT name FROM advisors ORDER BY name")
+        return [str(r[0]) for r in rows]
+
     def topics(self) -> list[str]:
         row = self._conn().execute("SELECT value FROM meta WHERE key = 'topics'").fetchone()
         return list(json.loads(row[0])) if row else []
