@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cxbot.config import CONFIG_FILE, CxbotConfig, load_config
-from cxbot.conversation.events import Event
+from cxbot.conversation.events import BotUttered, Event, UserUttered
 from cxbot.conversation.state import ConversationState
 from cxbot.conversation.store import ConcurrentUpdate, SQLiteConversationStore
 from cxbot.deps import TurnDeps
@@ -23,9 +23,9 @@ from cxbot.flows.engine import FlowEngine
 from cxbot.flows.spec import load_flows, load_intents
 from cxbot.guardrails.base import Guardrail
 from cxbot.guardrails.registry import GuardrailDeps, builtin_guardrails
-from cxbot.handoff.summary import SummaryWriter
+from cxbot.handoff.summary import HandoffSummary, SummaryWriter
 from cxbot.llm import build_chat_model
-from cxbot.nlu.intent import IntentClassifier
+from cxbot.nlu.intent import IntentClassifier, IntentScorer, TrainedIntentClassifier
 from cxbot.nlu.stage import NLUStage
 from cxbot.pipeline import Pipeline
 from cxbot.profiles.store import SQLiteProfileStore
@@ -87,7 +87,7 @@ class Assistant:
         config = load_config(root, env=env)
         prompts = PromptLibrary(root / "prompts")
         prompts.validate()
-        all_actions = {**builtin_actions(), **(actions or {})}
+        all_actions = _actions(root, config, actions)
         flows = load_flows(root / "flows", actions=all_actions)
         intents = load_intents(root / config.nlu.intents_file)
         storage = root / config.storage.dir
@@ -134,12 +134,8 @@ class Assistant:
             input_guardrails=[factories[n](guard_deps) for n in config.guardrails.input],
             output_guardrails=[factories[n](guard_deps) for n in config.guardrails.output],
             nlu=NLUStage(
-                IntentClassifier(
-                    examples,
-                    embedder,
-                    threshold=config.nlu.oos_threshold,
-                    neighbours=config.nlu.neighbours,
-                )
+                _intent_classifier(config, examples, embedder, storage, root),
+                names=lambda: _entity_names(calendar),
             ),
             flows=FlowEngine(flows, all_actions, prompts),
             retriever=Retriever(
@@ -256,6 +252,38 @@ class Assistant:
         """:meth:`respond` without blocking the event loop."""
         return await asyncio.to_thread(self.respond, conversation_id, text, customer_id=customer_id)
 
+    def summarise_transcript(
+        self,
+        conversation_id: str,
+        transcript: Sequence[tuple[str, str, str | None]],
+        *,
+        reason: str = "customer_request",
+        customer_id: str | None = None,
+        slots: Mapping[str, str] | None = None,
+    ) -> HandoffSummary:
+        """A handoff summary of a conversation held elsewhere (e.g. by Rasa).
+
+        ``transcript`` is ``(speaker, text, intent)`` with speaker ``customer`` or
+        ``assistant``; customer messages are PII-redacted by the input guardrails first.
+        """
+        self.warm_up()
+        events: list[Event] = []
+        for speaker, text, intent in transcript:
+            if speaker == "customer":
+                events.append(UserUttered(self.pipeline.redact(text), intent))
+            else:
+                events.append(BotUttered(text, "external"))
+        profile = self.deps.profiles.get(customer_id) if customer_id else None
+        summary = self.pipeline.summaries.run(
+            state=ConversationState(conversation_id=conversation_id, customer_id=customer_id),
+            events=events,
+            reason=reason,
+            queue=self.config.handoff.queue,
+            profile=profile,
+            now=self.deps.clock(),
+        )
+        return summary.model_copy(update={"slots": dict(slots or {})}) if slots else summary
+
     def state(self, conversation_id: str) -> ConversationState:
         return self.deps.conversations.load(conversation_id)
 
@@ -281,3 +309,60 @@ def _fixture(root: Path, value: str | None, key: str) -> Path | None:
             fix=f"point {key} at an existing file relative to {root}",
         )
     return path
+
+
+def _intent_classifier(
+    config: CxbotConfig,
+    examples: Mapping[str, Sequence[str]],
+    embedder: Embedder,
+    storage: Path,
+    root: Path,
+) -> IntentScorer:
+    nlu = config.nlu
+    if nlu.classifier == "examples":
+        return IntentClassifier(
+            examples,
+            embedder,
+            threshold=0.45 if nlu.oos_threshold is None else nlu.oos_threshold,
+            neighbours=nlu.neighbours,
+        )
+    from cxbot.nlu.model import TrainingSettings
+
+    return TrainedIntentClassifier(
+        examples,
+        embedder,
+        root / nlu.model_dir if nlu.model_dir else storage / "nlu",
+        threshold=nlu.oos_threshold,
+        settings=TrainingSettings(tune_layers=nlu.tune_layers),
+        encoder=config.embeddings.model,
+        min_similarity=nlu.min_similarity,
+    )
+
+
+def _actions(
+    root: Path, config: CxbotConfig, extra: Mapping[str, Action] | None
+) -> Mapping[str, Action]:
+    """Built-in actions, the caller's, and rasa-sdk actions when ``rasa`` is configured."""
+    table: dict[str, Action] = {**builtin_actions(), **(extra or {})}
+    rasa = config.rasa
+    if not (rasa.actions_package or rasa.action_server):
+        return table
+    import sys
+    from collections import ChainMap
+
+    from cxbot.integrations.rasa import RasaActionRunner, RasaActions
+
+    if rasa.actions_package and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    runner = RasaActionRunner(
+        package=rasa.actions_package, url=rasa.action_server, timeout_s=rasa.timeout_s
+    )
+    return ChainMap(table, RasaActions(runner))  # type: ignore[arg-type]
+
+
+def _entity_names(calendar: Any) -> dict[str, list[str]]:
+    names = {"branch": calendar.branches()}
+    advisors = getattr(calendar, "advisors", None)
+    if callable(advisors):
+        names["advisor"] = advisors()
+    return names

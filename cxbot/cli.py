@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from cxbot.errors import CxbotError
+from cxbot.errors import ConfigError, CxbotError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
 
     from cxbot.assistant import Assistant
@@ -118,6 +120,8 @@ eval_app = typer.Typer(
     "threshold or a regression against --baseline.",
 )
 app.add_typer(eval_app, name="eval")
+train_app = typer.Typer(no_args_is_help=True, help="Train the project's models.")
+app.add_typer(train_app, name="train")
 
 OptionalPath = Optional[Path]  # noqa: UP045  (typer reads the annotation at run time)
 
@@ -200,6 +204,41 @@ def _write_report(
         html_out.write_text(render_html(report), encoding="utf-8")
 
 
+def _progress(console: Console) -> Callable[[str], None]:
+    """A progress line printer with the seconds since it was made."""
+    import time
+
+    begin = time.perf_counter()
+
+    def say(text: str) -> None:
+        console.print(f"[dim]{time.perf_counter() - begin:7.1f}s  {text}[/]")
+
+    return say
+
+
+@train_app.command("nlu")
+def train_nlu(
+    project: Annotated[Path, typer.Option("--project", "-p", help="Project folder.")] = Path("."),
+) -> None:
+    """Train the intent model on the project's flow and intent examples and save it."""
+    from cxbot.nlu.intent import TrainedIntentClassifier
+
+    console = _console()
+    try:
+        bot = _assistant(project)
+        classifier = bot.pipeline.nlu.classifier
+        if not isinstance(classifier, TrainedIntentClassifier):
+            raise ConfigError(
+                "nlu.classifier is 'examples' in cxbot.yaml: there is nothing to train"
+            )
+        report = classifier.train(progress=_progress(console))
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    for name in report.__dataclass_fields__:
+        console.print(f"{name:>18}: {getattr(report, name)}")
+    console.print(f"saved to {classifier.model_dir}")
+
+
 @eval_app.command("nlu")
 def eval_nlu(
     train: Annotated[Path, typer.Option(help="CSV with text,category columns.")],
@@ -208,13 +247,23 @@ def eval_nlu(
         Optional[int], typer.Option(help="Examples per intent (default: all).")  # noqa: UP045
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of sampling and the held-out split.")] = 0,
+    unknown_intents: Annotated[
+        int, typer.Option(help="Hold K intents out of training; their test rows become oos.")
+    ] = 0,
+    tune_layers: Annotated[
+        int, typer.Option(help="Top encoder layers fine-tuned (0: linear head only).")
+    ] = 2,
+    epochs: Annotated[
+        Optional[int], typer.Option(help="Training epochs (default: by data size).")  # noqa: UP045
+    ] = None,
     json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
     html_out: Annotated[OptionalPath, typer.Option("--html", help="Write the HTML report.")] = None,
 ) -> None:
-    """Train the default intent classifier on TRAIN and score it on TEST."""
+    """Train the default intent model on TRAIN and score it on TEST (plus the OOS curve)."""
     from cxbot.embeddings import SentenceTransformerEmbedder
     from cxbot.evals.datasets import load_intent_csv
     from cxbot.evals.nlu import evaluate_intents
+    from cxbot.nlu.model import TrainingSettings
 
     console = _console()
     try:
@@ -224,10 +273,20 @@ def eval_nlu(
             SentenceTransformerEmbedder(),
             shots=shots,
             seed=seed,
+            unknown_intents=unknown_intents,
+            settings=TrainingSettings(tune_layers=tune_layers, epochs=epochs, seed=seed),
+            progress=_progress(console),
         )
     except CxbotError as exc:
         raise _fail(console, exc) from None
     _write_report(console, report, json_out, html_out)
+    console.print("threshold  in-scope acc  oos recall")
+    for row in report["oos_curve"]:
+        recall = row.get("oos_recall")
+        console.print(
+            f"{row['threshold']:>9.3f}  {row['in_scope_accuracy']:>12.4f}  "
+            f"{'-' if recall is None else format(recall, '.4f'):>10}"
+        )
 
 
 @eval_app.command("flows")

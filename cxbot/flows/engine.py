@@ -78,7 +78,7 @@ class FlowEngine:
         self, flows: Mapping[str, FlowSpec], actions: Mapping[str, Action], prompts: PromptLibrary
     ) -> None:
         self.flows = dict(flows)
-        self.actions = dict(actions)
+        self.actions = actions
         self.prompts = prompts
         self._env: Any = None
 

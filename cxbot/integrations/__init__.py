@@ -1,0 +1,1 @@
+"""Bridges to other conversational-AI frameworks (rasa-sdk)."""
