@@ -336,6 +336,7 @@ def _intent_classifier(
         settings=TrainingSettings(tune_layers=nlu.tune_layers),
         encoder=config.embeddings.model,
         min_similarity=nlu.min_similarity,
+        neighbours=nlu.neighbours,
     )
 
 

@@ -89,14 +89,14 @@ class NLUConfig(_Section):
             "on held-back examples (trained) or 0.45 (examples)."
         ),
     )
-    neighbours: int = Field(3, gt=0, description="Examples averaged per intent (examples).")
+    neighbours: int = Field(3, gt=0, description="Examples averaged per intent.")
     min_similarity: float = Field(
-        0.4,
+        0.45,
         ge=0,
         le=1,
         description=(
-            "trained: a predicted intent also needs one of its examples at least this "
-            "similar (cosine) to the message; 0 turns the check off."
+            "trained: a predicted intent also needs its `neighbours` nearest examples this "
+            "similar (mean cosine) to the message; 0 turns the check off."
         ),
     )
     model_dir: str | None = Field(

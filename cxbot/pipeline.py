@@ -295,7 +295,14 @@ class Pipeline:
 
     def _dispatch(self, turn: _Turn) -> _Outcome:
         assert turn.nlu is not None
-        target = route(turn.nlu, turn.state, self.flows.flows, self.nlu.threshold)
+        nlu, state = turn.nlu, turn.state
+        continues = (
+            state.flow is not None
+            and nlu.intent in self.flows.flows
+            and nlu.intent != state.flow.flow
+            and self.flows.continues(state, turn.text, nlu.entities, turn.action_ctx)
+        )
+        target = route(nlu, state, self.flows.flows, self.nlu.threshold, continues_flow=continues)
         match target:
             case FlowRoute():
                 return self._flow(turn, target)

@@ -53,8 +53,15 @@ TurnRoute: TypeAlias = FlowRoute | RagRoute | HandoffRoute | SmallTalkRoute
 
 
 def route(
-    nlu: NLUResult, state: ConversationState, flows: Collection[str], threshold: float
+    nlu: NLUResult,
+    state: ConversationState,
+    flows: Collection[str],
+    threshold: float,
+    *,
+    continues_flow: bool = False,
 ) -> TurnRoute:
+    """``continues_flow``: the message corrects or fills the flow in progress, which then
+    keeps the turn whatever other flow the intent points to."""
     if customer_asked(nlu):
         return HandoffRoute("customer_request")
     if state.flow is not None:
@@ -62,6 +69,7 @@ def route(
             nlu.intent in flows
             and nlu.intent != state.flow.flow
             and nlu.confidence >= threshold + SWITCH_MARGIN
+            and not continues_flow
         )
         if switch and nlu.intent is not None:
             return FlowRoute(nlu.intent, start=True)

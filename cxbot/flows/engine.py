@@ -159,6 +159,18 @@ class FlowEngine:
         return self._ask(spec, slot, frame, ctx, retry=False)
 
     # -- steps ---------------------------------------------------------------------------
+    def continues(
+        self, state: ConversationState, text: str, entities: Sequence[Entity], ctx: ActionContext
+    ) -> bool:
+        """Whether ``text`` carries on the flow in progress: it names one of its slots
+        ("change the date") or gives a new value for one ("Thursday at 10 then")."""
+        if state.flow is None:
+            return False
+        spec = self.flows[state.flow.flow]
+        return _named_slot(spec, text) is not None or self._has_values(
+            spec, state.flow, text, entities, ctx
+        )
+
     def _has_values(
         self,
         spec: FlowSpec,

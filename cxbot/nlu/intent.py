@@ -139,6 +139,7 @@ class TrainedIntentClassifier:
         settings: TrainingSettings | None = None,
         encoder: str = "",
         min_similarity: float = 0.0,
+        neighbours: int = 3,
     ) -> None:
         from cxbot.nlu.model import TrainingSettings
 
@@ -149,6 +150,7 @@ class TrainedIntentClassifier:
         self.encoder = encoder
         self._threshold = threshold
         self.min_similarity = min_similarity
+        self.neighbours = neighbours
         self._example_labels: Any = None
         self._example_vectors: Any = None
         self._model: IntentModel | None = None
@@ -250,10 +252,15 @@ class TrainedIntentClassifier:
         return intent, best.score, ranking
 
     def _near_example(self, features: Features, intent: str) -> float:
-        """Cosine similarity of the message to the closest example of ``intent``: with few
-        examples a softmax is confident far from all of them, so a prediction also needs an
-        example nearby (``min_similarity``)."""
+        """Mean cosine similarity of the message to the ``neighbours`` closest examples of
+        ``intent``: with few examples a softmax is confident far from all of them, so a
+        prediction also needs examples nearby (``min_similarity``)."""
         if self._example_vectors is None:
             return 1.0
-        own = self._example_vectors[self._example_labels == intent]
-        return float((own @ features.vector).max()) if len(own) else 0.0
+        import numpy as np
+
+        own = self._example_vectors[self._example_labels == intent] @ features.vector
+        if not len(own):
+            return 0.0
+        k = min(self.neighbours, len(own))
+        return float(np.sort(own)[-k:].mean())

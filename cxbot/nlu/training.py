@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TrainingReport", "fingerprint", "split_holdout", "train_intent_model"]
 
-KEEP_IN_SCOPE = 0.97
+KEEP_IN_SCOPE = 0.995
 """Share of held-back in-scope examples the out-of-scope threshold keeps."""
 
 
