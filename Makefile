@@ -58,4 +58,5 @@ eval-full: install
 	mkdir -p reports
 	$(CXBOT) eval nlu --train $(DATASETS)/banking77/train.csv --test $(DATASETS)/banking77/test.csv --json reports/banking77-full.json --html reports/banking77-full.html
 	$(CXBOT) eval nlu --train $(DATASETS)/banking77/train.csv --test $(DATASETS)/banking77/test.csv --shots 10 --json reports/banking77-10shot.json
+	$(CXBOT) eval nlu --train $(DATASETS)/banking77/train.csv --test $(DATASETS)/banking77/test.csv --unknown-intents 10 --json reports/banking77-oos.json
 	$(CXBOT) eval flows --dialogues $(DATASETS)/sgd-services/dev.json --schema $(DATASETS)/sgd-services/schema_dev.json --json reports/sgd-dev.json --html reports/sgd-dev.html

@@ -120,9 +120,7 @@ def evaluate_intents(
         progress(f"scoring {len(test)} test messages")
     layer = model.first_tuned_layer
     features = (
-        embedder.features([r.text for r in test], layer)
-        if hasattr(embedder, "features")
-        else None
+        embedder.features([r.text for r in test], layer) if hasattr(embedder, "features") else None
     )
     if features is None:
         from cxbot.embeddings import Features

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["TrainingReport", "fingerprint", "split_holdout", "train_intent_model"]
 
+RECIPE = 2
+"""Bumped when training changes, so saved models of an older recipe are retrained."""
 KEEP_IN_SCOPE = 0.995
 """Share of held-back in-scope examples the out-of-scope threshold keeps."""
 
@@ -56,7 +58,12 @@ def fingerprint(
 ) -> str:
     """Identifies a training run: same examples, settings and encoder → same model."""
     payload = json.dumps(
-        {"examples": sorted(examples), "settings": asdict(settings), "encoder": encoder},
+        {
+            "examples": sorted(examples),
+            "settings": asdict(settings),
+            "encoder": encoder,
+            "recipe": RECIPE,
+        },
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
@@ -65,7 +72,8 @@ def fingerprint(
 def split_holdout(
     labels: Sequence[str], share: float, rng: random.Random
 ) -> tuple[list[int], list[int]]:
-    """(kept, held) indices: up to ``share`` of each intent held, at least one kept."""
+    """(kept, held) indices: ``share`` of each intent held back (at least one of an intent
+    with three or more examples), at least two kept."""
     order = list(range(len(labels)))
     rng.shuffle(order)
     per_label = Counter(labels)
@@ -73,7 +81,9 @@ def split_holdout(
     held: list[int] = []
     for index in order:
         label = labels[index]
-        if taken[label] < min(int(per_label[label] * share), per_label[label] - 1):
+        count = per_label[label]
+        quota = min(max(1, round(count * share)), count - 2) if count >= 3 else 0
+        if taken[label] < quota:
             held.append(index)
             taken[label] += 1
     held_set = set(held)

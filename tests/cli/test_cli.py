@@ -153,3 +153,27 @@ def test_audit_lists_the_verdicts_of_a_conversation(project: Path) -> None:
     assert "4539" not in result.stdout
     missing = cxbot("audit", "nobody", "--dir", str(project))
     assert missing.returncode == 2
+
+
+def test_train_nlu_saves_a_model_the_assistant_loads(project: Path) -> None:
+    import json
+
+    model = project / ".cxbot" / "nlu" / "model.json"
+    model.unlink()
+    result = cxbot("train", "nlu", "--project", str(project))
+    assert result.returncode == 0, result.stderr
+    assert "held_out_accuracy" in result.stdout and "saved to" in result.stdout
+    meta = json.loads(model.read_text(encoding="utf-8"))
+    assert {"book_appointment", "human_agent", "question"} <= set(meta["labels"])
+    assert meta["first_tuned_layer"] == 4 and 0 < meta["threshold"] <= 1
+
+
+def test_train_nlu_refuses_the_untrained_classifier(project: Path) -> None:
+    config = project / "cxbot.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("nlu:\n", "nlu:\n  classifier: examples\n", 1),
+        encoding="utf-8",
+    )
+    result = cxbot("train", "nlu", "--project", str(project))
+    assert result.returncode != 0
+    assert "nothing to train" in result.stdout + result.stderr

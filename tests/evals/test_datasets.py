@@ -94,13 +94,11 @@ def test_intent_eval_on_a_small_csv(embedder: SentenceTransformerEmbedder, tmp_p
         load_intent_csv(write(tmp_path / "train.csv", "text,category\n" + "\n".join(train))),
         load_intent_csv(write(tmp_path / "test.csv", "text,category\n" + "\n".join(test))),
         embedder,
-        neighbours=2,
-        holdout=0.25,
     )
     metrics = report["metrics"]
     assert set(metrics) >= {"accuracy", "in_scope_accuracy", "oos_recall", "macro_f1"}
     assert metrics["in_scope_accuracy"] == 1.0
-    assert 0 < metrics["threshold"] < 1
+    assert 0 < metrics["threshold"] <= 1
     assert report["cases_total"] == 3
     json.dumps(report)
 
@@ -117,7 +115,10 @@ def test_banking77_full(embedder: SentenceTransformerEmbedder) -> None:
         load_intent_csv(root / "banking77/test.csv"),
         embedder,
     )
-    assert report["metrics"]["accuracy"] >= 0.85
+    metrics = report["metrics"]
+    assert metrics["top1_in_scope_accuracy"] >= 0.935
+    assert metrics["accuracy"] >= 0.93
+    assert metrics["train_seconds"] < 15 * 60
 
 
 def test_guardrail_eval_counts_catches_and_false_alarms(bot: Any, tmp_path: Path) -> None:

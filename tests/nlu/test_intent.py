@@ -51,7 +51,9 @@ def classifier(
     model: IntentScorer
     if request.param == "trained":  # the model the session's project copy trained and saved
         model = TrainedIntentClassifier(
-            _examples(), embedder, ingested_project / ".cxbot" / "nlu",
+            _examples(),
+            embedder,
+            ingested_project / ".cxbot" / "nlu",
             encoder=DEFAULT_MODEL,
             min_similarity=0.4,
         )
