@@ -26,6 +26,7 @@ from cxbot.guardrails.registry import GuardrailDeps, builtin_guardrails
 from cxbot.handoff.summary import HandoffSummary, SummaryWriter
 from cxbot.llm import build_chat_model
 from cxbot.nlu.intent import IntentClassifier, IntentScorer, TrainedIntentClassifier
+from cxbot.nlu.llm import LLMIntentClassifier
 from cxbot.nlu.stage import NLUStage
 from cxbot.pipeline import Pipeline
 from cxbot.profiles.store import SQLiteProfileStore
@@ -136,6 +137,16 @@ class Assistant:
             nlu=NLUStage(
                 _intent_classifier(config, examples, embedder, storage, root),
                 names=lambda: _entity_names(calendar),
+                llm=(
+                    LLMIntentClassifier(
+                        chat_model,
+                        prompts,
+                        examples,
+                        {name: spec.description for name, spec in flows.items()},
+                    )
+                    if config.nlu.llm and chat_model is not None
+                    else None
+                ),
             ),
             flows=FlowEngine(flows, all_actions, prompts),
             retriever=Retriever(

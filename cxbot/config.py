@@ -105,6 +105,13 @@ class NLUConfig(_Section):
     tune_layers: int = Field(
         2, ge=0, le=6, description="Top encoder layers fine-tuned (0: linear head only)."
     )
+    llm: bool = Field(
+        False,
+        description=(
+            "Ask the configured LLM to classify intents (prompts/intent_classify.j2); the "
+            "trained model answers when the LLM fails or gives an unusable answer."
+        ),
+    )
 
 
 class RAGConfig(_Section):

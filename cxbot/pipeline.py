@@ -288,7 +288,9 @@ class Pipeline:
         vector = turn.guard_ctx.vector()
         features = features_of(self.deps.embedder, turn.guard_ctx.message, vector)
         with turn.trace.stage("nlu"):
-            turn.nlu = self.nlu.run(turn.text, features, turn.guard_ctx.now)
+            turn.nlu = self.nlu.run(
+                turn.text, features, turn.guard_ctx.now, redacted=turn.guard_ctx.message
+            )
         turn.events.append(
             UserUttered(turn.guard_ctx.message, turn.nlu.intent, round(turn.nlu.confidence, 4))
         )

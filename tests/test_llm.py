@@ -372,3 +372,43 @@ def test_llm_http_500_on_an_answer_still_gives_a_reply_or_a_backend_error(
         assert reply.route in ("rag", "handoff")
     finally:
         assert len(_new_requests(server, before)) == 1
+
+
+# -- LLM intent classification -------------------------------------------------------------
+
+
+@pytest.fixture
+def classifying_bot(
+    make_bot: Callable[..., Assistant], stub: StubLLMServer
+) -> Iterator[Assistant]:
+    bot = make_bot(env=llm_env(stub, CXBOT_LLM__MAX_RETRIES="0", CXBOT_NLU__LLM="true"))
+    bot.warm_up()
+    yield bot
+    _drain(stub)
+
+
+def test_llm_classifies_the_intent_from_the_redacted_message(
+    classifying_bot: Assistant, stub: StubLLMServer
+) -> None:
+    before = len(stub.requests)
+    stub.script('{"intent": "book_appointment", "confidence": 0.93}')
+    reply = classifying_bot.respond(
+        "llm-intent-1", "Fancy a natter at a branch; write to me at jo.bloggs@example.com"
+    )
+    (request,) = _new_requests(stub, before)
+    assert "book_appointment" in request.last_user and "none" in request.last_user
+    assert "jo.bloggs@example.com" not in request.last_user
+    assert reply.route == "flow" and reply.intent == "book_appointment"
+
+
+def test_unusable_llm_answer_falls_back_to_the_trained_model(
+    classifying_bot: Assistant, stub: StubLLMServer
+) -> None:
+    for answer in ("I think it's about a booking", '{"intent": "order_pizza"}'):
+        before = len(stub.requests)
+        stub.script(answer)
+        reply = classifying_bot.respond(f"llm-intent-{answer[:3]}", "I want to talk to a human")
+        requests = _new_requests(stub, before)
+        assert "Classify the customer's message" in requests[0].last_user
+        assert all("Classify" not in r.last_user for r in requests[1:])  # then the summary
+        assert reply.route == "handoff" and reply.intent == "human_agent"

@@ -257,7 +257,9 @@ class FlowEngine:
     def _next(
         self, spec: FlowSpec, events: list[Event], frame: FlowFrame, ctx: ActionContext
     ) -> FlowTurn:
-        missing = next((s for s in spec.slots if s.name not in frame.slots), None)
+        missing = next(
+            (s for s in spec.slots if s.name not in frame.slots and s.applies(frame.slots)), None
+        )
         if missing is not None:
             events.append(SlotRequested(missing.name))
             return FlowTurn(
@@ -274,7 +276,8 @@ class FlowEngine:
     def _run_action(self, spec: FlowSpec, state: ConversationState, ctx: ActionContext) -> FlowTurn:
         frame = _require(state.flow)
         action = self.actions[spec.action]
-        result = action(frame.slots, ctx)
+        asked = {s.name for s in spec.slots if s.applies(frame.slots)}
+        result = action({k: v for k, v in frame.slots.items() if k in asked}, ctx)
         if result.status == "done":
             variables = {**self._variables(spec, frame, ctx), **result.values}
             return FlowTurn(

@@ -6,7 +6,7 @@ is the JSON schema editors use (``cxbot validate --schema``).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +48,19 @@ class SlotSpec(_Model):
         default_factory=dict, description="Extra words recognised for a choice value."
     )
     validators: tuple[Validator, ...] = Field((), description="Checks a value must pass.")
+    when: dict[str, tuple[str, ...]] | None = Field(
+        None,
+        description=(
+            "Ask this slot only when each named earlier slot has one of the listed values, "
+            "e.g. {topic: [mortgage]}."
+        ),
+    )
+
+    def applies(self, filled: Mapping[str, str]) -> bool:
+        """Whether the slot is asked, given the slots filled so far."""
+        if not self.when:
+            return True
+        return all(filled.get(name) in values for name, values in self.when.items())
 
     @model_validator(mode="after")
     def _choices_present(self) -> SlotSpec:
@@ -73,6 +86,18 @@ class FlowSpec(_Model):
     cancelled: str = Field(description="Reply when the customer cancels the flow.")
     conflict: ConflictSpec | None = Field(None, description="Handling of action conflicts.")
     max_retries: int = Field(2, ge=1, description="Failed attempts at one slot before handoff.")
+
+    @model_validator(mode="after")
+    def _conditions_name_earlier_slots(self) -> FlowSpec:
+        seen: set[str] = set()
+        for slot in self.slots:
+            for name in slot.when or {}:
+                if name not in seen:
+                    raise ValueError(
+                        f"slot '{slot.name}': 'when' names '{name}', which is not an earlier slot"
+                    )
+            seen.add(slot.name)
+        return self
 
     @field_validator("action")
     @classmethod

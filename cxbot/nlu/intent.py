@@ -11,6 +11,7 @@ Below the threshold the message is out of scope (``intent=None``).
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -146,7 +147,10 @@ class TrainedIntentClassifier:
         self.examples = {name: tuple(texts) for name, texts in examples.items()}
         self.embedder = embedder
         self.model_dir = model_dir
-        self.settings = settings or TrainingSettings()
+        settings = settings or TrainingSettings()
+        if not hasattr(embedder, "encoder_layers"):  # no token states: the linear head alone
+            settings = replace(settings, tune_layers=0)
+        self.settings = settings
         self.encoder = encoder
         self._threshold = threshold
         self.min_similarity = min_similarity

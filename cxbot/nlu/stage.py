@@ -12,6 +12,7 @@ from cxbot.types import NLUResult
 if TYPE_CHECKING:
     from cxbot.embeddings import Features
     from cxbot.nlu.intent import IntentScorer
+    from cxbot.nlu.llm import LLMIntentClassifier
 
 __all__ = ["NLUStage"]
 
@@ -23,8 +24,10 @@ class NLUStage:
         self,
         classifier: IntentScorer,
         names: Callable[[], Mapping[str, Sequence[str]]] | None = None,
+        llm: LLMIntentClassifier | None = None,
     ) -> None:
         self.classifier = classifier
+        self.llm = llm
         self._names_source = names
         self.names: Mapping[str, Sequence[str]] = {}
         """Canonical names per entity kind (branches, advisors), read on ``warm_up``."""
@@ -38,10 +41,17 @@ class NLUStage:
         if self._names_source is not None and not self.names:
             self.names = self._names_source()
 
-    def run(self, text: str, features: Features, now: datetime) -> NLUResult:
+    def run(
+        self, text: str, features: Features, now: datetime, redacted: str | None = None
+    ) -> NLUResult:
         """``text`` is the original (unredacted) message: entities need the real values;
-        ``features`` are the one encoding of the (redacted) message."""
+        ``features`` are the one encoding of the ``redacted`` message, which is all the
+        LLM classifier (when configured) sees."""
         intent, confidence, ranking = self.classifier.classify(features)
+        if self.llm is not None:
+            answer = self.llm.classify(redacted if redacted is not None else text)
+            if answer is not None:
+                intent, confidence = answer
         return NLUResult(
             intent=intent,
             confidence=confidence,

@@ -24,6 +24,7 @@ class PromptTask(enum.StrEnum):
     RAG_ANSWER = "rag_answer"
     HANDOFF_SUMMARY = "handoff_summary"
     HANDOFF_SUMMARY_RETRY = "handoff_summary_retry"
+    INTENT_CLASSIFY = "intent_classify"
 
 
 class ReplyKey(enum.StrEnum):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -632,3 +633,45 @@ def test_bank_holidays_and_the_booking_horizon_are_refused(bot: Assistant) -> No
     assert "bank holiday" in holiday.text
     far = bot.respond("horizon", ask.format("1 March 2027"), customer_id=ELEANOR)
     assert "8 weeks ahead" in far.text
+
+
+LANGUAGE_SLOT = """  - name: language
+    type: choice
+    choices: [English, Welsh, Polish]
+    when: {topic: [mortgage]}
+    ask: Which language should your mortgage advisor speak — {{ options }}?
+"""
+
+
+def _with_language_slot(
+    project: Path, slot: str = LANGUAGE_SLOT, before: str = "  - name: date"
+) -> None:
+    flow = project / "flows" / "book_appointment.yaml"
+    text = flow.read_text(encoding="utf-8")
+    flow.write_text(text.replace(before, slot + before, 1), encoding="utf-8")
+
+
+def test_conditional_slot_is_asked_only_when_its_condition_holds(
+    project: Path, make_bot: Callable[..., Assistant]
+) -> None:
+    _with_language_slot(project)
+    bot = make_bot()
+    mortgage = say(bot, "cond-1", ELEANOR, "Book a mortgage appointment at Harbour Street")
+    assert "Which language" in mortgage.text
+    reply = say(bot, "cond-1", None, "Welsh please")
+    assert bot.state("cond-1").flow.slots["language"] == "Welsh"  # type: ignore[union-attr]
+    assert "Which day" in reply.text
+    savings = say(bot, "cond-2", ELEANOR, "Book a savings appointment at Harbour Street")
+    assert "Which language" not in savings.text and "Which day" in savings.text
+
+
+def test_condition_on_a_later_slot_fails_at_load_with_file_and_line(
+    project: Path, make_bot: Callable[..., Assistant]
+) -> None:
+    from cxbot.errors import FlowSpecError
+
+    _with_language_slot(project, LANGUAGE_SLOT.replace("{topic: [mortgage]}", "{time: ['10:00']}"))
+    with pytest.raises(FlowSpecError) as info:
+        make_bot()
+    message = str(info.value)
+    assert "book_appointment.yaml" in message and "not an earlier slot" in message
