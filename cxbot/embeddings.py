@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     Vector = npt.NDArray[np.float32]
     Matrix = npt.NDArray[np.float32]
 
-__all__ = ["DEFAULT_MODEL", "Embedder", "Features", "SentenceTransformerEmbedder", "features_of"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "Embedder",
+    "Features",
+    "SentenceTransformerEmbedder",
+    "encode_many",
+    "features_of",
+]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 STATES_CACHE = 256
@@ -225,3 +232,13 @@ def features_of(embedder: Embedder, text: str, vector: Vector) -> Features:
         features: Features = query_features(text)
         return features
     return Features(vector)
+
+
+def encode_many(embedder: Embedder, texts: Sequence[str], layer: int | None) -> list[Features]:
+    """Features of many texts: vectors, plus token states after ``layer`` blocks when the
+    embedder exposes them (one pass per batch)."""
+    many = getattr(embedder, "features", None)
+    if many is not None:
+        result: list[Features] = many(list(texts), layer)
+        return result
+    return [Features(v) for v in embedder.embed_documents(list(texts))]

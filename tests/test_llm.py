@@ -378,9 +378,7 @@ def test_llm_http_500_on_an_answer_still_gives_a_reply_or_a_backend_error(
 
 
 @pytest.fixture
-def classifying_bot(
-    make_bot: Callable[..., Assistant], stub: StubLLMServer
-) -> Iterator[Assistant]:
+def classifying_bot(make_bot: Callable[..., Assistant], stub: StubLLMServer) -> Iterator[Assistant]:
     bot = make_bot(env=llm_env(stub, CXBOT_LLM__MAX_RETRIES="0", CXBOT_NLU__LLM="true"))
     bot.warm_up()
     yield bot

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from cxbot.embeddings import encode_many
 from cxbot.evals.datasets import IntentExample
 from cxbot.evals.evaluators import NONE
 from cxbot.evals.runner import single_suite_report
@@ -118,14 +119,7 @@ def evaluate_intents(
 
     if progress:
         progress(f"scoring {len(test)} test messages")
-    layer = model.first_tuned_layer
-    features = (
-        embedder.features([r.text for r in test], layer) if hasattr(embedder, "features") else None
-    )
-    if features is None:
-        from cxbot.embeddings import Features
-
-        features = [Features(v) for v in embedder.embed_documents([r.text for r in test])]
+    features = encode_many(embedder, [r.text for r in test], model.first_tuned_layer)
     scores: Matrix = model.probabilities(features)
     names = model.labels
     best_index = scores.argmax(axis=1)

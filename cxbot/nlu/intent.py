@@ -11,8 +11,8 @@ Below the threshold the message is out of scope (``intent=None``).
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -204,6 +204,14 @@ class TrainedIntentClassifier:
 
     def train(self, progress: Callable[[str], None] | None = None) -> TrainingReport:
         """Train on the examples now and save the model (``cxbot train nlu``)."""
+        model, report = self._train(progress)
+        with self._lock:
+            self._model, self.report = model, report
+        return report
+
+    def _train(
+        self, progress: Callable[[str], None] | None = None
+    ) -> tuple[IntentModel, TrainingReport]:
         from cxbot.nlu.training import train_intent_model
 
         pairs = self._pairs()
@@ -216,29 +224,19 @@ class TrainedIntentClassifier:
             progress=progress,
         )
         model.save(self.model_dir)
-        with self._lock:
-            self._model, self.report = model, report
-        return report
+        return model, report
 
     def _load_or_train(self) -> IntentModel:
         from cxbot.nlu.model import IntentModel
-        from cxbot.nlu.training import train_intent_model
 
-        if IntentModel.saved_fingerprint(self.model_dir) == self.fingerprint():
-            first = IntentModel.saved_tuned_layer(self.model_dir)
+        meta = IntentModel.saved_meta(self.model_dir)
+        if meta.get("fingerprint") == self.fingerprint():
+            first = meta.get("first_tuned_layer")
             layers = None
-            if first is not None and hasattr(self.embedder, "encoder_layers"):
+            if isinstance(first, int) and hasattr(self.embedder, "encoder_layers"):
                 layers = self.embedder.encoder_layers()[first:]
             return IntentModel.load(self.model_dir, layers)
-        pairs = self._pairs()
-        model, self.report = train_intent_model(
-            [t for t, _ in pairs],
-            [n for _, n in pairs],
-            self.embedder,
-            settings=self.settings,
-            encoder=self.encoder,
-        )
-        model.save(self.model_dir)
+        model, self.report = self._train()
         return model
 
     def rank(self, features: Features) -> tuple[IntentScore, ...]:

@@ -51,7 +51,7 @@ class LLMIntentClassifier:
         )
         try:
             reply = self.chat_model.invoke([HumanMessage(prompt)])
-        except Exception as exc:  # noqa: BLE001 - the trained model answers instead
+        except Exception as exc:  # the trained model answers instead
             log.warning("LLM intent classification failed: %s", exc)
             return None
         text = str(reply.content)

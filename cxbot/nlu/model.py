@@ -203,22 +203,13 @@ class IntentModel:
         )
 
     @staticmethod
-    def saved_fingerprint(directory: Path) -> str | None:
+    def saved_meta(directory: Path) -> dict[str, Any]:
+        """The saved model's ``model.json`` (empty when there is none or it is unreadable)."""
         try:
             meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return None
-        value = meta.get("fingerprint")
-        return value if isinstance(value, str) else None
-
-    @staticmethod
-    def saved_tuned_layer(directory: Path) -> int | None:
-        try:
-            meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        value = meta.get("first_tuned_layer")
-        return value if isinstance(value, int) else None
+            return {}
+        return meta if isinstance(meta, dict) else {}
 
 
 # -- the tuned head --------------------------------------------------------------------------

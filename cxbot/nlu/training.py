@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from cxbot.embeddings import Features
+from cxbot.embeddings import Features, encode_many
 from cxbot.errors import ConfigError
 from cxbot.nlu.model import (
     IntentModel,
@@ -127,10 +127,7 @@ def train_intent_model(
     started = time.perf_counter()
     if features is None:
         say(f"encoding {len(texts)} examples")
-        if hasattr(embedder, "features"):
-            features = embedder.features(list(texts), first)
-        else:
-            features = [Features(v) for v in embedder.embed_documents(list(texts))]
+        features = encode_many(embedder, texts, first)
     encode_seconds = time.perf_counter() - started
     vectors = np.stack([f.vector for f in features]).astype(np.float32)
     states = [f.states for f in features]
