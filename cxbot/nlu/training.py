@@ -32,9 +32,15 @@ from cxbot.nlu.model import (
 if TYPE_CHECKING:
     from cxbot.embeddings import Embedder
 
-__all__ = ["TrainingReport", "fingerprint", "split_holdout", "train_intent_model"]
+__all__ = [
+    "TrainingReport",
+    "fingerprint",
+    "oos_threshold",
+    "split_holdout",
+    "train_intent_model",
+]
 
-RECIPE = 2
+RECIPE = 3
 """Bumped when training changes, so saved models of an older recipe are retrained."""
 KEEP_IN_SCOPE = 0.998
 """Share of held-back in-scope examples the out-of-scope threshold keeps."""
@@ -88,6 +94,23 @@ def split_holdout(
             taken[label] += 1
     held_set = set(held)
     return [i for i in order if i not in held_set], held
+
+
+def oos_threshold(confidences: Any, keep: float) -> float:
+    """The confidence below which ``1 - keep`` of in-scope messages fall, from held-back
+    confidences: their empirical quantile or, when they are too few to show that tail (a few
+    dozen cannot show 0.2%), the lower of it and a normal fit of their logits."""
+    import numpy as np
+    from statistics import NormalDist
+
+    values = np.clip(np.asarray(confidences, dtype=np.float64), 1e-4, 1 - 1e-4)
+    empirical = float(np.quantile(values, 1 - keep))
+    logits = np.log(values / (1 - values))
+    if len(logits) * (1 - keep) >= 1 or len(logits) < 2 or float(logits.std()) == 0.0:
+        return empirical
+    z = NormalDist().inv_cdf(1 - keep)
+    fitted = float(1 / (1 + np.exp(-(logits.mean() + z * logits.std()))))
+    return min(empirical, fitted)
 
 
 def _tunable(embedder: Embedder, settings: TrainingSettings) -> tuple[int | None, list[Any]]:
@@ -162,7 +185,7 @@ def train_intent_model(
         probe.temperature = temperature
         probabilities = probe.probabilities([features[i] for i in held])
         held_accuracy = float((probabilities.argmax(axis=1) == np.asarray(gold)).mean())
-        threshold = float(np.quantile(probabilities.max(axis=1), 1 - keep_in_scope))
+        threshold = oos_threshold(probabilities.max(axis=1), keep_in_scope)
     say(f"fitting on all {len(texts)} examples")
     model = fit(list(range(len(texts))))
     model.temperature, model.threshold = temperature, threshold

@@ -128,3 +128,16 @@ def test_temperature_softens_overconfident_logits() -> None:
     logits = rng.normal(size=(200, 3)) * 10  # confident and mostly wrong
     logits[np.arange(100), targets[:100]] += 5
     assert fit_temperature(logits.astype(np.float32), targets.tolist()) > 1.0
+
+
+def test_oos_threshold_extrapolates_a_tail_few_examples_cannot_show() -> None:
+    from cxbot.nlu.training import oos_threshold
+
+    rng = np.random.default_rng(0)
+    population = rng.beta(8, 1, 200_000)
+    true = float(np.quantile(population, 0.002))
+    small = oos_threshold(rng.beta(8, 1, 77), 0.998)
+    large = oos_threshold(population[:20_000], 0.998)
+    assert small < float(np.quantile(population, 0.02))  # below what 77 samples can show
+    assert abs(large - true) < 0.02  # enough examples: the empirical quantile
+    assert oos_threshold([0.9, 0.9, 0.9], 0.99) == pytest.approx(0.9)
