@@ -100,8 +100,9 @@ def oos_threshold(confidences: Any, keep: float) -> float:
     """The confidence below which ``1 - keep`` of in-scope messages fall, from held-back
     confidences: their empirical quantile or, when they are too few to show that tail (a few
     dozen cannot show 0.2%), the lower of it and a normal fit of their logits."""
-    import numpy as np
     from statistics import NormalDist
+
+    import numpy as np
 
     values = np.clip(np.asarray(confidences, dtype=np.float64), 1e-4, 1 - 1e-4)
     empirical = float(np.quantile(values, 1 - keep))
