@@ -289,6 +289,49 @@ def eval_nlu(
         )
 
 
+@eval_app.command("rag")
+def eval_rag(
+    corpus: Annotated[Path, typer.Option(help='JSONL passages: {"id", "title", "text", …}.')],
+    queries: Annotated[
+        Path, typer.Option(help='JSONL: {"id", "question", "gold_ids": […], "context"?}.')
+    ],
+    project: Annotated[
+        Path, typer.Option("--project", "-p", help="Project whose config sets the default mode.")
+    ] = Path("."),
+    json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
+    html_out: Annotated[OptionalPath, typer.Option("--html", help="Write the HTML report.")] = None,
+) -> None:
+    """Retrieval on any corpus: hit@5, recall@5, MRR, nDCG@10 for dense, lexical and hybrid."""
+    from cxbot.config import load_config
+    from cxbot.embeddings import SentenceTransformerEmbedder
+    from cxbot.evals.datasets import load_corpus, load_queries
+    from cxbot.evals.rag import evaluate_retrieval
+
+    console = _console()
+    try:
+        hybrid = (
+            load_config(project.resolve()).rag.hybrid
+            if (project / "cxbot.yaml").exists()
+            else False
+        )
+        report = evaluate_retrieval(
+            load_corpus(corpus),
+            load_queries(queries),
+            SentenceTransformerEmbedder(),
+            default_mode="hybrid" if hybrid else "dense",
+            progress=_progress(console),
+        )
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    _write_report(console, report, json_out, html_out)
+    console.print(f"{'mode':>10}  hit@5   recall@5  mrr     ndcg@10")
+    for mode, scores in report["by_mode"].items():
+        console.print(
+            f"{mode:>10}  {scores['hit@5']:.4f}  {scores['recall@5']:.4f}    "
+            f"{scores['mrr']:.4f}  {scores['ndcg@10']:.4f}"
+        )
+
+
 @eval_app.command("flows")
 def eval_flows(
     dialogues: Annotated[Path, typer.Option(help="SGD dialogues JSON (e.g. dev.json).")],

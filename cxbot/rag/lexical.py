@@ -49,6 +49,16 @@ class LexicalIndex:
         )
         conn.execute("COMMIT")
 
+    def replace_many(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
+        """Replace the chunks of many sources in one transaction: (id, source, title, text)."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "DELETE FROM chunks WHERE source = ?", [(s,) for s in dict.fromkeys(r[1] for r in rows)]
+        )
+        conn.executemany("INSERT INTO chunks (id, source, title, text) VALUES (?, ?, ?, ?)", rows)
+        conn.execute("COMMIT")
+
     def delete_source(self, source: str) -> None:
         self._conn().execute("DELETE FROM chunks WHERE source = ?", (source,))
 

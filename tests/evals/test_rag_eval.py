@@ -1,0 +1,83 @@
+"""``cxbot eval rag``: retrieval metrics per mode on a JSONL corpus, follow-ups with context."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cxbot.embeddings import SentenceTransformerEmbedder
+from cxbot.evals.datasets import RetrievalQuery, load_corpus, load_queries
+from cxbot.evals.rag import MODES, evaluate_retrieval, search_text
+
+CORPUS = [
+    {
+        "id": "d1",
+        "title": "Premier account",
+        "text": "The Premier account costs 15 pounds a month and includes travel insurance.",
+    },
+    {
+        "id": "d2",
+        "title": "Basic account",
+        "text": "The Basic account has no monthly fee and no overdraft.",
+    },
+    {
+        "id": "d3",
+        "title": "Lost cards",
+        "text": "Report a lost or stolen card in the app under Cards straight away.",
+    },
+    {
+        "id": "d4",
+        "title": "International payments",
+        "text": "Payments abroad arrive within two working days; SWIFT code NWBKGB2L.",
+    },
+    {
+        "id": "d5",
+        "title": "Mortgages",
+        "text": "An agreement in principle for a mortgage is valid for 90 days.",
+    },
+    {
+        "id": "d6",
+        "title": "Branch hours",
+        "text": "Branches open 09:00 to 17:00 on weekdays and are closed at weekends.",
+    },
+]
+QUERIES = [
+    {"id": "q1", "question": "How much is the monthly fee for Premier?", "gold_ids": ["d1"]},
+    {"id": "q2", "question": "I can't find my debit card", "gold_ids": ["d3"]},
+    {"id": "q3", "question": "What is the SWIFT code NWBKGB2L used for?", "gold_ids": ["d4"]},
+    {"id": "q4", "question": "does it include travel insurance?", "gold_ids": ["d1"],
+     "context": ["U: Tell me about the Premier account", "S: It is our packaged account."]},
+    {"id": "q5", "question": "Do you sell bitcoin?", "gold_ids": []},
+]  # fmt: skip
+
+
+def _write(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_retrieval_metrics_per_mode(embedder: SentenceTransformerEmbedder, tmp_path: Path) -> None:
+    report = evaluate_retrieval(
+        load_corpus(_write(tmp_path / "corpus.jsonl", CORPUS)),
+        load_queries(_write(tmp_path / "queries.jsonl", QUERIES)),
+        embedder,
+    )
+    metrics = report["metrics"]
+    assert {"hit@5", "recall@5", "mrr", "ndcg@10"} <= set(metrics)
+    assert metrics["queries"] == 4 and metrics["unanswerable_skipped"] == 1
+    assert set(report["by_mode"]) == set(MODES)
+    assert report["by_mode"]["dense"] == {k: metrics[k] for k in report["by_mode"]["dense"]}
+    for scores in report["by_mode"].values():
+        assert 0.0 <= scores["ndcg@10"] <= 1.0
+    assert report["by_mode"]["hybrid"]["mrr"] >= 0.75
+    cases = {c["id"]: c for c in report["cases"]}
+    assert cases["q3"]["turns"][0]["citations"][0] == "d4"
+    json.dumps(report)
+
+
+def test_follow_up_is_searched_with_the_customers_last_turn() -> None:
+    query = RetrievalQuery(
+        "q", "does it include insurance?", ("d1",), ("U: Tell me about Premier", "S: Sure.")
+    )
+    assert search_text(query) == "Tell me about Premier does it include insurance?"
+    assert search_text(RetrievalQuery("q", "hello", ())) == "hello"
