@@ -616,7 +616,7 @@ def bench_nlu(project: Path, *, embedder: Embedder | None = None, repeats: int =
     """Time the NLU stage on the users' messages of the project's eval suites (or its intent
     examples when it has none), each message's vector computed beforehand."""
     from cxbot.assistant import Assistant
-    from cxbot.embeddings import Features, SentenceTransformerEmbedder
+    from cxbot.embeddings import encode_many
     from cxbot.evals.suite import load_suites
     from cxbot.nlu.entities import extract_entities
 
@@ -630,11 +630,7 @@ def bench_nlu(project: Path, *, embedder: Embedder | None = None, repeats: int =
         else [e for texts in stage.classifier.examples.values() for e in texts]
     )
     encoder = bot.deps.embedder
-    features = (
-        encoder.features(messages, getattr(encoder, "keep_layer", None))
-        if isinstance(encoder, SentenceTransformerEmbedder)
-        else [Features(v) for v in encoder.embed_documents(messages)]
-    )
+    features = encode_many(encoder, messages, getattr(encoder, "keep_layer", None))
     whole: list[float] = []
     classify: list[float] = []
     entities: list[float] = []

@@ -1,1 +1,0 @@
-"""Bridges to other conversational-AI frameworks (rasa-sdk)."""
