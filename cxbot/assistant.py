@@ -362,7 +362,7 @@ def _actions(
     import sys
     from collections import ChainMap
 
-    from cxbot.integrations.rasa import RasaActionRunner, RasaActions
+    from cxbot.flows.rasa import RasaActionRunner, RasaActions
 
     if rasa.actions_package and str(root) not in sys.path:
         sys.path.insert(0, str(root))

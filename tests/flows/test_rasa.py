@@ -19,8 +19,8 @@ from rasa_sdk.executor import ActionExecutor
 
 from cxbot.assistant import Assistant
 from cxbot.errors import BackendError
-from cxbot.integrations import rasa_actions
-from cxbot.integrations.rasa import RasaActionRunner, tracker_payload
+from cxbot.flows import rasa
+from cxbot.flows.rasa import RasaActionRunner, tracker_payload
 from cxbot.testing import TestChat
 
 ACTIONS = """
@@ -159,16 +159,14 @@ def _tracker(text: str, events: list[dict[str, Any]] | None = None, **slots: Any
 
 
 def test_cxbot_answer_action_in_rasa_executor(bot: Assistant) -> None:
-    rasa_actions.use_assistant(bot)
+    rasa.use_assistant(bot)
     try:
         executor = ActionExecutor()
-        executor.register_package("cxbot.integrations.rasa_actions")
+        executor.register_package("cxbot.flows.rasa")
         assert {"action_cxbot_answer", "action_cxbot_handoff"} <= set(executor.actions)
-        from cxbot.integrations.rasa import _run_coroutine
-
-        result = _run_coroutine(executor.run(_tracker("How do I report a lost card?")))
+        result = rasa._run_coroutine(executor.run(_tracker("How do I report a lost card?")))
     finally:
-        rasa_actions.use_assistant(None)
+        rasa.use_assistant(None)
     (message,) = result.responses
     cxbot = message["custom"]["cxbot"]
     assert cxbot["route"] == "rag" and cxbot["citations"]
@@ -186,7 +184,7 @@ def test_cxbot_answer_action_in_rasa_executor(bot: Assistant) -> None:
 def test_cxbot_actions_on_a_rasa_action_server(
     project: Path, action_server: Callable[..., str]
 ) -> None:
-    url = action_server("cxbot.integrations.rasa_actions", project, {"CXBOT_PROJECT": str(project)})
+    url = action_server("cxbot.flows.rasa", project, {"CXBOT_PROJECT": str(project)})
     answer = _post(url, _tracker("What are the fees on a Premier account?"))
     (message,) = answer["responses"]
     assert message["custom"]["cxbot"]["citations"], message
