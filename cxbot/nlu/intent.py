@@ -191,42 +191,57 @@ class TrainedIntentClassifier:
             return
         with self._lock:
             if self._model is None:
+                self._model, vectors = self._load_or_train()
                 if self.min_similarity > 0:
-                    import numpy as np
-
-                    pairs = self._pairs()
-                    self._example_labels = np.asarray([n for _, n in pairs])
-                    self._example_vectors = self.embedder.embed_documents([t for t, _ in pairs])
-                self._model = self._load_or_train()
+                    self._remember_examples(vectors)
                 keep = self._model.first_tuned_layer
                 if keep is not None and hasattr(self.embedder, "keep_layer"):
                     self.embedder.keep_layer = keep
 
+    def _remember_examples(self, vectors: Matrix | None) -> None:
+        """Example vectors for the similarity check (those training encoded, if it ran)."""
+        import numpy as np
+
+        pairs = self._pairs()
+        self._example_labels = np.asarray([n for _, n in pairs])
+        self._example_vectors = (
+            vectors if vectors is not None else self.embedder.embed_documents([t for t, _ in pairs])
+        )
+
     def train(self, progress: Callable[[str], None] | None = None) -> TrainingReport:
         """Train on the examples now and save the model (``cxbot train nlu``)."""
-        model, report = self._train(progress)
+        model, report, vectors = self._train(progress)
         with self._lock:
             self._model, self.report = model, report
+            if self.min_similarity > 0:
+                self._remember_examples(vectors)
         return report
 
     def _train(
         self, progress: Callable[[str], None] | None = None
-    ) -> tuple[IntentModel, TrainingReport]:
-        from cxbot.nlu.training import train_intent_model
+    ) -> tuple[IntentModel, TrainingReport, Matrix]:
+        """Encode the examples once, train, save; returns the examples' vectors too."""
+        import numpy as np
+
+        from cxbot.embeddings import encode_many
+        from cxbot.nlu.training import train_intent_model, tuned_layers
 
         pairs = self._pairs()
+        texts = [t for t, _ in pairs]
+        features = encode_many(self.embedder, texts, tuned_layers(self.embedder, self.settings)[0])
         model, report = train_intent_model(
-            [t for t, _ in pairs],
+            texts,
             [n for _, n in pairs],
             self.embedder,
             settings=self.settings,
             encoder=self.encoder,
+            features=features,
             progress=progress,
         )
         model.save(self.model_dir)
-        return model, report
+        return model, report, np.stack([f.vector for f in features])
 
-    def _load_or_train(self) -> IntentModel:
+    def _load_or_train(self) -> tuple[IntentModel, Matrix | None]:
         from cxbot.nlu.model import IntentModel
 
         meta = IntentModel.saved_meta(self.model_dir)
@@ -235,9 +250,9 @@ class TrainedIntentClassifier:
             layers = None
             if isinstance(first, int) and hasattr(self.embedder, "encoder_layers"):
                 layers = self.embedder.encoder_layers()[first:]
-            return IntentModel.load(self.model_dir, layers)
-        model, self.report = self._train()
-        return model
+            return IntentModel.load(self.model_dir, layers), None
+        model, self.report, vectors = self._train()
+        return model, vectors
 
     def rank(self, features: Features) -> tuple[IntentScore, ...]:
         model = self.model

@@ -38,6 +38,7 @@ __all__ = [
     "oos_threshold",
     "split_holdout",
     "train_intent_model",
+    "tuned_layers",
 ]
 
 RECIPE = 3
@@ -114,7 +115,8 @@ def oos_threshold(confidences: Any, keep: float) -> float:
     return min(empirical, fitted)
 
 
-def _tunable(embedder: Embedder, settings: TrainingSettings) -> tuple[int | None, list[Any]]:
+def tuned_layers(embedder: Embedder, settings: TrainingSettings) -> tuple[int | None, list[Any]]:
+    """(index of the first tuned layer, the layers to tune) — (None, []) without tuning."""
     if settings.tune_layers <= 0 or not hasattr(embedder, "encoder_layers"):
         return None, []
     layers: list[Any] = embedder.encoder_layers()
@@ -145,7 +147,7 @@ def train_intent_model(
         raise ConfigError("intent training needs at least two intents")
     index = {name: i for i, name in enumerate(names)}
     targets = [index[label] for label in labels]
-    first, layers = _tunable(embedder, settings)
+    first, layers = tuned_layers(embedder, settings)
     say = progress or (lambda _: None)
 
     started = time.perf_counter()
