@@ -126,6 +126,16 @@ class RAGConfig(_Section):
     profile_threshold: float = Field(
         0.45, ge=0, le=1, description="Similarity a profile field needs to be joined to an answer."
     )
+    reranker: str | None = Field(
+        None,
+        description=(
+            "Folder of a sentence-transformers cross-encoder (relative to the project) that "
+            "re-orders retrieved passages; unset or missing = retrieval order."
+        ),
+    )
+    rerank_candidates: int = Field(
+        20, gt=0, description="Passages retrieved for the cross-encoder to choose top_k from."
+    )
 
 
 class ProfilesConfig(_Section):
