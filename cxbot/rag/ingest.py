@@ -1,10 +1,13 @@
 """Incremental, crash-safe ingest of a knowledge folder.
 
 A manifest (SQLite, beside the vector store) keeps each document's content hash. An
-unchanged document is skipped; a changed one has its old chunks deleted and new ones
-written, and only then is its hash recorded — so an interrupted run leaves every document
-either fully old, fully new, or marked for redo, and the next run finishes the job. A
-removed document's chunks are deleted. Embedding is batched across all changed documents.
+unchanged document is skipped; a changed one is first marked pending, then has its old
+chunks deleted and new ones written (vector store, then keyword index), and only then is its
+hash recorded and the mark cleared, in one transaction. So an interrupted run — even a
+killed process — leaves every document either fully old, fully new, or pending, and the next
+run redoes the pending ones; a pending document whose file has gone is deleted like any
+removed one, so no chunk is orphaned. Embedding is batched across documents, a batch at a
+time, so a long ingest keeps what it finished.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,13 +23,14 @@ from typing import TYPE_CHECKING
 from cxbot.errors import BackendError, IngestError
 from cxbot.rag.chunking import Chunk, chunk_document
 from cxbot.rag.documents import SUFFIXES, Document, read_document
+from cxbot.rag.store import PUBLIC
 
 if TYPE_CHECKING:
-    from cxbot.embeddings import Embedder
+    from cxbot.embeddings import Embedder, Matrix
     from cxbot.rag.lexical import LexicalIndex
     from cxbot.rag.store import VectorStore
 
-__all__ = ["IngestReport", "Ingestor", "Manifest"]
+__all__ = ["FORMAT", "IngestReport", "Ingestor", "Manifest"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -49,28 +53,71 @@ class IngestReport:
         return bool(self.added or self.updated or self.removed)
 
 
+FORMAT = "2"
+"""How chunks are stored (2: public and staff-only collections, audience in the keyword
+index). A store written in another format is re-indexed from scratch by the next ingest."""
+
+
 class Manifest:
-    """Content hash per ingested document."""
+    """Content hash per ingested document, and the documents being written."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(path, isolation_level=None)
-        self._conn.execute(
+        self._conn.executescript(
             "CREATE TABLE IF NOT EXISTS documents (source TEXT PRIMARY KEY, hash TEXT NOT NULL, "
-            "chunks INTEGER NOT NULL, ingested_at REAL NOT NULL)"
+            "chunks INTEGER NOT NULL, ingested_at REAL NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS pending (source TEXT PRIMARY KEY);"
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         )
 
     def hashes(self) -> dict[str, str]:
-        return dict(self._conn.execute("SELECT source, hash FROM documents"))
-
-    def record(self, source: str, content_hash: str, chunks: int) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?)",
-            (source, content_hash, chunks, time.time()),
+        """Recorded documents and their hashes; a pending document has no trusted hash."""
+        return dict(
+            self._conn.execute(
+                "SELECT source, hash FROM documents "
+                "WHERE source NOT IN (SELECT source FROM pending)"
+            )
         )
 
+    def known(self) -> set[str]:
+        """Every source that may have chunks in the stores (recorded or pending)."""
+        rows = self._conn.execute("SELECT source FROM documents UNION SELECT source FROM pending")
+        return {str(source) for (source,) in rows}
+
+    def chunk_counts(self) -> dict[str, int]:
+        return dict(self._conn.execute("SELECT source, chunks FROM documents"))
+
+    def pending(self) -> set[str]:
+        return {str(source) for (source,) in self._conn.execute("SELECT source FROM pending")}
+
+    @property
+    def format(self) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        return str(row[0]) if row else None
+
+    def set_format(self, value: str) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (value,))
+
+    def begin(self, sources: Sequence[str]) -> None:
+        """Mark documents as being written (before their chunks are touched)."""
+        self._conn.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(s,) for s in sources])
+
+    def record(self, source: str, content_hash: str, chunks: int) -> None:
+        """The document's chunks are written: keep its hash and clear its pending mark."""
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?)",
+                (source, content_hash, chunks, time.time()),
+            )
+            self._conn.execute("DELETE FROM pending WHERE source = ?", (source,))
+
     def forget(self, source: str) -> None:
-        self._conn.execute("DELETE FROM documents WHERE source = ?", (source,))
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.execute("DELETE FROM documents WHERE source = ?", (source,))
+            self._conn.execute("DELETE FROM pending WHERE source = ?", (source,))
 
     def close(self) -> None:
         self._conn.close()
@@ -89,6 +136,7 @@ class Ingestor:
         lexical: LexicalIndex | None = None,
         chunk_size: int = 900,
         chunk_overlap: int = 120,
+        batch_chunks: int = 256,
     ) -> None:
         self.root = root
         self.store = store
@@ -97,6 +145,7 @@ class Ingestor:
         self.lexical = lexical
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        self.batch_chunks = batch_chunks
 
     def files(self) -> Iterator[Path]:
         if not self.root.is_dir():
@@ -108,9 +157,14 @@ class Ingestor:
 
     def run(self, progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
-        known = self.manifest.hashes()
+        if self.manifest.format != FORMAT:
+            known: dict[str, str] = {}  # another storage format: index everything again
+        else:
+            known = self.manifest.hashes()
         if self.lexical is not None and known and self.lexical.count() == 0:
             known = {}  # a keyword index added to an existing store: index everything again
+        previous = self.manifest.known()
+        recorded = set(self.manifest.chunk_counts())
         seen: set[str] = set()
         todo: list[tuple[Document, list[Chunk]]] = []
         errors: list[IngestError] = []
@@ -138,50 +192,72 @@ class Ingestor:
                 )
             )
 
-        removed = sorted(set(known) - seen)
+        removed = sorted(previous - seen)
         for source in removed:
-            self.store.delete_source(source)
-            if self.lexical is not None:
-                self.lexical.delete_source(source)
+            self._write(source, [], None)
             self.manifest.forget(source)
 
-        texts = [c.embed_text for _, chunks in todo for c in chunks]
-        vectors = self.embedder.embed_documents(texts) if texts else None
-        offset = 0
-        for index, (document, chunks) in enumerate(todo):
-            if progress is not None:
-                progress(document.source, index + 1, len(todo))
-            assert vectors is not None
-            block = vectors[offset : offset + len(chunks)]
-            offset += len(chunks)
-            try:
-                self.store.delete_source(document.source)
-                self.store.upsert(
-                    [c.id for c in chunks],
-                    block,
-                    [c.text for c in chunks],
-                    [c.metadata() for c in chunks],
-                )
-                if self.lexical is not None:
-                    self.lexical.replace_source(
-                        document.source,
-                        [c.id for c in chunks],
-                        [f"{c.title} {c.section}".strip() for c in chunks],
-                        [c.text for c in chunks],
-                    )
-            except BackendError:
-                raise
-            except Exception as exc:  # the store's own errors: keep the manifest honest
-                raise BackendError(f"writing {document.source} failed: {exc}") from exc
-            self.manifest.record(document.source, document.content_hash, len(chunks))
+        self.manifest.begin([document.source for document, _ in todo])
+        self.manifest.set_format(FORMAT)
+        done = 0
+        for batch in self._batches(todo):
+            texts = [c.embed_text for _, chunks in batch for c in chunks]
+            vectors = self.embedder.embed_documents(texts) if texts else None
+            offset = 0
+            for document, chunks in batch:
+                block = vectors[offset : offset + len(chunks)] if vectors is not None else None
+                offset += len(chunks)
+                self._write(document.source, chunks, block)
+                self.manifest.record(document.source, document.content_hash, len(chunks))
+                done += 1
+                if progress is not None:
+                    progress(document.source, done, len(todo))
 
         return IngestReport(
-            added=tuple(d.source for d, _ in todo if d.source not in known),
-            updated=tuple(d.source for d, _ in todo if d.source in known),
+            added=tuple(d.source for d, _ in todo if d.source not in recorded),
+            updated=tuple(d.source for d, _ in todo if d.source in recorded),
             removed=tuple(removed),
             unchanged=unchanged,
-            chunks_embedded=len(texts),
+            chunks_embedded=sum(len(chunks) for _, chunks in todo),
             chunks_total=self.store.count(),
             seconds=time.perf_counter() - started,
             errors=tuple(errors),
         )
+
+    def _batches(
+        self, todo: Sequence[tuple[Document, list[Chunk]]]
+    ) -> Iterator[list[tuple[Document, list[Chunk]]]]:
+        batch: list[tuple[Document, list[Chunk]]] = []
+        size = 0
+        for item in todo:
+            if batch and size + len(item[1]) > self.batch_chunks:
+                yield batch
+                batch, size = [], 0
+            batch.append(item)
+            size += len(item[1])
+        if batch:
+            yield batch
+
+    def _write(self, source: str, chunks: Sequence[Chunk], vectors: Matrix | None) -> None:
+        """Replace one document's chunks in the vector store and the keyword index."""
+        try:
+            self.store.delete_source(source)
+            if chunks and vectors is not None:
+                self.store.upsert(
+                    [c.id for c in chunks],
+                    vectors,
+                    [c.text for c in chunks],
+                    [c.metadata() for c in chunks],
+                )
+            if self.lexical is not None:
+                self.lexical.replace_source(
+                    source,
+                    [c.id for c in chunks],
+                    [f"{c.title} {c.section}".strip() for c in chunks],
+                    [c.text for c in chunks],
+                    [str(c.metadata().get("audience", PUBLIC)) for c in chunks],
+                )
+        except BackendError:
+            raise
+        except Exception as exc:  # the store's own errors: keep the manifest honest
+            raise BackendError(f"writing {source} failed: {exc}") from exc

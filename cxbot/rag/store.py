@@ -15,9 +15,12 @@ from cxbot.errors import BackendError
 if TYPE_CHECKING:
     from cxbot.embeddings import Matrix, Vector
 
-__all__ = ["ChromaStore", "Hit", "VectorStore"]
+__all__ = ["PUBLIC", "ChromaStore", "Hit", "VectorStore"]
 
 COLLECTION = "knowledge"
+PUBLIC = "public"
+"""The ``audience`` metadata value of chunks a customer may see; anything else (``internal``)
+is for staff only and never retrieved for a customer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +43,9 @@ class VectorStore(Protocol):
 
     def delete_source(self, source: str) -> None: ...
 
-    def query(self, vector: Vector, k: int) -> list[Hit]: ...
+    def query(self, vector: Vector, k: int, *, internal: bool = False) -> list[Hit]: ...
 
-    def get(self, ids: Sequence[str], vector: Vector) -> list[Hit]: ...
+    def get(self, ids: Sequence[str], vector: Vector, *, internal: bool = False) -> list[Hit]: ...
 
     def count(self) -> int: ...
 
@@ -50,7 +53,9 @@ class VectorStore(Protocol):
 
 
 class ChromaStore:
-    """Chroma collection ``knowledge`` with cosine distance.
+    """Two Chroma collections with cosine distance: ``knowledge`` holds the chunks customers
+    may see (``audience: public``) and ``knowledge_internal`` the staff-only ones, so a
+    customer's query never touches internal chunks and costs no metadata filter.
 
     ``path`` → ``PersistentClient``; ``path=None`` → in-memory ``EphemeralClient``;
     ``url`` → ``HttpClient`` for a shared Chroma server.
@@ -59,13 +64,14 @@ class ChromaStore:
     def __init__(self, path: str | Path | None = None, *, url: str | None = None) -> None:
         self.path = Path(path) if path is not None else None
         self.url = url
-        self._collection: Any = None
+        self._collections: tuple[Any, Any] | None = None
 
     def warm_up(self) -> None:
-        self._col()
+        self._cols()
 
-    def _col(self) -> Any:
-        if self._collection is None:
+    def _cols(self) -> tuple[Any, Any]:
+        """The public and the internal collection."""
+        if self._collections is None:
             import chromadb
             from chromadb.config import Settings
 
@@ -78,18 +84,27 @@ class ChromaStore:
                     client: Any = chromadb.HttpClient(
                         host=parsed.hostname or "127.0.0.1",
                         port=parsed.port or 8000,
+                        ssl=parsed.scheme == "https",
                         settings=settings,
                     )
                 elif self.path is not None:
                     client = chromadb.PersistentClient(path=str(self.path), settings=settings)
                 else:
                     client = chromadb.EphemeralClient(settings=settings)
-                self._collection = client.get_or_create_collection(
-                    COLLECTION, metadata={"hnsw:space": "cosine"}, embedding_function=None
+                self._collections = tuple(
+                    client.get_or_create_collection(
+                        name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+                    )
+                    for name in (COLLECTION, f"{COLLECTION}_internal")
                 )
             except Exception as exc:  # chromadb raises many unrelated types
                 raise BackendError(f"vector store unavailable: {exc}") from exc
-        return self._collection
+        assert self._collections is not None
+        return self._collections
+
+    def _col(self) -> Any:
+        """The public collection (what a customer's query searches)."""
+        return self._cols()[0]
 
     def upsert(
         self,
@@ -98,60 +113,76 @@ class ChromaStore:
         texts: Sequence[str],
         metadatas: Sequence[Mapping[str, Any]],
     ) -> None:
+        """Write chunks; each goes to the collection of its ``audience`` (default public)."""
         if not ids:
             return
-        self._col().upsert(
-            ids=list(ids),
-            embeddings=vectors,
-            documents=list(texts),
-            metadatas=[dict(m) for m in metadatas],
-        )
+        for collection, public in zip(self._cols(), (True, False), strict=True):
+            rows = [
+                i
+                for i, meta in enumerate(metadatas)
+                if (meta.get("audience", PUBLIC) == PUBLIC) == public
+            ]
+            if rows:
+                collection.upsert(
+                    ids=[ids[i] for i in rows],
+                    embeddings=[vectors[i] for i in rows],
+                    documents=[texts[i] for i in rows],
+                    metadatas=[dict(metadatas[i]) for i in rows],
+                )
 
     def delete_source(self, source: str) -> None:
-        self._col().delete(where={"source": source})
+        for collection in self._cols():
+            collection.delete(where={"source": source})
 
-    def query(self, vector: Vector, k: int) -> list[Hit]:
-        col = self._col()
-        if col.count() == 0:
-            return []
-        result = col.query(
-            query_embeddings=[vector],
-            n_results=k,
-            include=["documents", "metadatas", "distances"],
-        )
-        return [
-            Hit(id=i, text=d, metadata=m or {}, score=1.0 - float(dist))
-            for i, d, m, dist in zip(
-                result["ids"][0],
-                result["documents"][0],
-                result["metadatas"][0],
-                result["distances"][0],
-                strict=True,
+    def query(self, vector: Vector, k: int, *, internal: bool = False) -> list[Hit]:
+        """The ``k`` nearest chunks; staff-only chunks too when ``internal``."""
+        hits: list[Hit] = []
+        for collection in self._cols() if internal else self._cols()[:1]:
+            if collection.count() == 0:
+                continue
+            result = collection.query(
+                query_embeddings=[vector],
+                n_results=k,
+                include=["documents", "metadatas", "distances"],
             )
-        ]
+            hits += [
+                Hit(id=i, text=d, metadata=m or {}, score=1.0 - float(dist))
+                for i, d, m, dist in zip(
+                    result["ids"][0],
+                    result["documents"][0],
+                    result["metadatas"][0],
+                    result["distances"][0],
+                    strict=True,
+                )
+            ]
+        return sorted(hits, key=lambda h: -h.score)[:k]
 
-    def get(self, ids: Sequence[str], vector: Vector) -> list[Hit]:
-        """These chunks, scored against ``vector`` (cosine), in the order of ``ids``."""
+    def get(self, ids: Sequence[str], vector: Vector, *, internal: bool = False) -> list[Hit]:
+        """These chunks, scored against ``vector`` (cosine), in the order of ``ids``; ids of
+        staff-only chunks are skipped unless ``internal``."""
         if not ids:
             return []
         import numpy as np
 
-        result = self._col().get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
-        found = {
-            i: Hit(id=i, text=d, metadata=m or {}, score=float(np.dot(e, vector)))
+        found: dict[str, Hit] = {}
+        for collection in self._cols() if internal else self._cols()[:1]:
+            result = collection.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
             for i, d, m, e in zip(
                 result["ids"],
                 result["documents"],
                 result["metadatas"],
                 result["embeddings"],
                 strict=True,
-            )
-        }
+            ):
+                found[i] = Hit(id=i, text=d, metadata=m or {}, score=float(np.dot(e, vector)))
         return [found[i] for i in ids if i in found]
 
     def count(self) -> int:
-        return int(self._col().count())
+        return sum(int(c.count()) for c in self._cols())
 
     def sources(self) -> set[str]:
-        metas = self._col().get(include=["metadatas"])["metadatas"] or []
-        return {str(m["source"]) for m in metas if m and "source" in m}
+        out: set[str] = set()
+        for collection in self._cols():
+            metas = collection.get(include=["metadatas"])["metadatas"] or []
+            out |= {str(m["source"]) for m in metas if m and "source" in m}
+        return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,8 +30,10 @@ def test_hybrid_assistant_indexes_and_retrieves(
 ) -> None:
     bot = make_bot(env={"CXBOT_RAG__HYBRID": "true"})
     lexical = bot.pipeline.retriever.lexical
-    assert lexical is not None and lexical.count() == 0
-    report = bot.ingest()  # an existing store gains its keyword index
+    assert lexical is not None and lexical.count() == bot.vector_store.count() > 0
+    with sqlite3.connect(lexical.path) as conn:  # the keyword index is lost
+        conn.execute("DELETE FROM chunks")
+    report = bot.ingest()  # and rebuilt with the store by the next ingest
     assert report.chunks_embedded == report.chunks_total and lexical.count() == report.chunks_total
     question = "What is the EAR on an arranged overdraft?"
     hits = bot.pipeline.retriever.run(embedder.embed_query(question), question)

@@ -63,15 +63,17 @@ def _expected_ids(project: Path, source: str) -> list[str]:
 
 
 def _stored_ids(project: Path) -> dict[str, list[str]]:
-    """Chunk ids per source as they are in the project's Chroma collection."""
+    """Chunk ids per source as they are in the project's Chroma collections (public and
+    internal)."""
     client = chromadb.PersistentClient(
         path=str(project / ".cxbot" / "chroma"),
         settings=chromadb.Settings(anonymized_telemetry=False),
     )
-    got = client.get_collection("knowledge").get(include=["metadatas"])
     by_source: dict[str, list[str]] = {}
-    for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-        by_source.setdefault(str(meta["source"]), []).append(chunk_id)
+    for name in ("knowledge", "knowledge_internal"):
+        got = client.get_collection(name).get(include=["metadatas"])
+        for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            by_source.setdefault(str(meta["source"]), []).append(chunk_id)
     return by_source
 
 
