@@ -25,6 +25,7 @@ class PromptTask(enum.StrEnum):
     HANDOFF_SUMMARY = "handoff_summary"
     HANDOFF_SUMMARY_RETRY = "handoff_summary_retry"
     INTENT_CLASSIFY = "intent_classify"
+    QUERY_REWRITE = "query_rewrite"
 
 
 class ReplyKey(enum.StrEnum):

@@ -1,0 +1,104 @@
+"""Follow-up questions made searchable: "what about the fee for that?" → a standalone query.
+
+Offline (the default) a rule decides whether the message leans on the conversation — a
+pronoun or demonstrative ("it", "that", "their"), an elliptic opener ("and…", "what
+about…") or too few words of its own — and if so searches it together with the customer's
+last substantive earlier message, which names what "it" is. With a chat model configured,
+the model rewrites the message as a standalone question (``prompts/query_rewrite.j2``); a
+failing endpoint or an unusable answer falls back to the rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from cxbot.prompts import PromptLibrary, PromptTask
+
+__all__ = ["QueryRewriter", "is_follow_up", "standalone_query"]
+
+log = logging.getLogger("cxbot.rag")
+
+Turn = tuple[str, str]
+"""(speaker, text): speaker ``"user"`` or ``"bot"``, as the conversation history keeps it."""
+
+_WORD = re.compile(r"[a-z0-9£€$%']+")
+_REFERS = re.compile(
+    r"\b(it|its|it's|that|this|those|these|they|them|their|theirs|there|one|ones|same|"
+    r"he|she|him|her|his)\b",
+    re.I,
+)
+_ELLIPTIC = re.compile(r"^\W*(and|also|so|but|or|what about|how about|same for|plus)\b", re.I)
+_FILLER = frozenset(
+    {
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does",
+        "for", "from", "how", "i", "if", "in", "is", "it", "me", "my", "of", "on", "or", "so",
+        "the", "to", "what", "when", "where", "which", "who", "why", "will", "with", "would",
+        "you", "your", "about", "also", "much", "many", "long", "take", "get", "there", "that",
+        "this", "they", "them", "their", "its", "one", "ok", "okay", "yes", "no", "please",
+        "thanks", "thank", "then", "too", "any", "some", "have", "has", "need", "want",
+    }
+)  # fmt: skip
+MIN_OWN_WORDS = 3
+"""A message with fewer content words of its own leans on the conversation."""
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in _FILLER]
+
+
+def is_follow_up(message: str) -> bool:
+    """Whether the message needs the conversation to be understood."""
+    return bool(
+        _REFERS.search(message)
+        or _ELLIPTIC.search(message)
+        or len(_content_words(message)) < MIN_OWN_WORDS
+    )
+
+
+def standalone_query(message: str, history: Sequence[Turn]) -> str:
+    """The rule: a follow-up is searched together with the customer's last substantive
+    earlier message; any other message is searched as it is."""
+    if not history or not is_follow_up(message):
+        return message
+    for speaker, text in reversed(history):
+        if speaker == "user" and len(_content_words(text)) >= 2 and text != message:
+            return f"{text} {message}"
+    return message
+
+
+class QueryRewriter:
+    """Rewrites follow-ups into standalone search queries (rule offline, LLM when given)."""
+
+    def __init__(self, prompts: PromptLibrary, *, chat_model: Any = None) -> None:
+        self.prompts = prompts
+        self.chat_model = chat_model
+
+    def rewrite(self, message: str, history: Sequence[Turn]) -> str:
+        """The query to search for ``message`` (the message itself when it stands alone)."""
+        if not history or not is_follow_up(message):
+            return message
+        if self.chat_model is not None:
+            rewritten = self._ask(message, history)
+            if rewritten:
+                return rewritten
+        return standalone_query(message, history)
+
+    def _ask(self, message: str, history: Sequence[Turn]) -> str | None:
+        from langchain_core.messages import HumanMessage
+
+        prompt = self.prompts.render(
+            PromptTask.QUERY_REWRITE, history=list(history[-6:]), message=message
+        )
+        try:
+            reply = self.chat_model.invoke([HumanMessage(prompt)])
+        except Exception as exc:  # the rule answers instead
+            log.warning("LLM query rewrite failed: %s", exc)
+            return None
+        text = str(reply.content).strip().strip('"').strip()
+        if not text or len(text) > 4 * max(len(message), 80) or "\n" in text:
+            log.warning("LLM query rewrite: unusable answer %r", text[:200])
+            return None
+        return text
