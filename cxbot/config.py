@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cxbot._yaml import load_yaml_model, read_yaml
 from cxbot.errors import ConfigError
 
 __all__ = [
     "CONFIG_FILE",
+    "PROFILE_USES",
     "CxbotConfig",
+    "ProfileAllowlist",
+    "ProfileUse",
     "load_config",
 ]
 
@@ -138,13 +141,60 @@ class RAGConfig(_Section):
     )
 
 
+ProfileUse = Literal["rag", "handoff", "assist", "flows"]
+"""Where profile fields are read: answers, the handoff summary, agent assist, slot prefill."""
+
+PROFILE_USES: tuple[ProfileUse, ...] = ("rag", "handoff", "assist", "flows")
+
+_DEFAULT_ALLOWLIST = ("name", "segment", "preferred_branch", "card_status", "accounts")
+
+
+class ProfileAllowlist(_Section):
+    """The profile fields each use may read; a use the mapping leaves out reads none.
+
+    ``name`` is the customer's name; any other entry is a key of the profile record.
+    Consent gates (``profiles.consent_gated``) apply on top, in every use.
+    """
+
+    rag: tuple[str, ...] = Field((), description="Fields an answer may use and cite.")
+    handoff: tuple[str, ...] = Field(
+        (), description="Fields the handoff summary shows the human agent."
+    )
+    assist: tuple[str, ...] = Field(
+        (), description="Fields agent assist shows the human agent beside its suggestions."
+    )
+    flows: tuple[str, ...] = Field((), description="Fields that may prefill flow slots.")
+
+    @classmethod
+    def every_use(cls, fields: Sequence[str]) -> ProfileAllowlist:
+        """The same fields for every use."""
+        return cls.model_validate({use: tuple(fields) for use in PROFILE_USES})
+
+    def fields_for(self, use: ProfileUse) -> tuple[str, ...]:
+        """The fields ``use`` may read."""
+        match use:
+            case "rag":
+                return self.rag
+            case "handoff":
+                return self.handoff
+            case "assist":
+                return self.assist
+            case "flows":
+                return self.flows
+            case _:
+                assert_never(use)
+
+
 class ProfilesConfig(_Section):
     fixture: str | None = Field(
         None, description="JSON file of customers loaded into the SQLite profile store."
     )
-    allowlist: tuple[str, ...] = Field(
-        ("name", "segment", "preferred_branch", "card_status", "accounts"),
-        description="Profile fields an answer may use.",
+    allowlist: ProfileAllowlist = Field(
+        default_factory=lambda: ProfileAllowlist.every_use(_DEFAULT_ALLOWLIST),
+        description=(
+            "Profile fields the assistant may read: a list (every use) or a mapping from use "
+            "(rag, handoff, assist, flows) to a list; a use left out of the mapping reads none."
+        ),
     )
     descriptions: Mapping[str, str] = Field(
         default_factory=dict,
@@ -154,6 +204,25 @@ class ProfilesConfig(_Section):
         default_factory=dict,
         description="Field → consent flag it needs (e.g. offers: marketing).",
     )
+
+    @field_validator("allowlist", mode="before")
+    @classmethod
+    def _list_means_every_use(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return {use: tuple(value) for use in PROFILE_USES}
+        if isinstance(value, Mapping):
+            # an environment override (CXBOT_PROFILES__ALLOWLIST__RAG=name,segment) is a string
+            return {
+                use: tuple(f.strip() for f in fields.split(",") if f.strip())
+                if isinstance(fields, str)
+                else fields
+                for use, fields in value.items()
+            }
+        return value
+
+    def fields_for(self, use: ProfileUse) -> tuple[str, ...]:
+        """The profile fields ``use`` may read (before consent gates)."""
+        return self.allowlist.fields_for(use)
 
 
 class CalendarConfig(_Section):

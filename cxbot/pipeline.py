@@ -356,7 +356,7 @@ class Pipeline:
                 facts = relevant_facts(
                     question,
                     vector,
-                    visible_facts(turn.profile, cfg.allowlist, cfg.consent_gated),
+                    visible_facts(turn.profile, cfg.fields_for("rag"), cfg.consent_gated),
                     self.profile_vectors,
                     self.deps.config.rag.profile_threshold,
                 )
@@ -416,14 +416,22 @@ class Pipeline:
         state = apply_all(turn.state, events)
         earlier = self.deps.conversations.events(turn.state.conversation_id)
         log = [*earlier, *(e for e in events if not isinstance(e, BotUttered))]
+        profile = turn.profile or self._known_profile(state)
+        cfg = self.deps.config.profiles
+        facts = (
+            visible_facts(profile, cfg.fields_for("handoff"), cfg.consent_gated)
+            if profile is not None
+            else None
+        )
         with turn.trace.stage("generation"):
             return self.summaries.run(
                 state=state,
                 events=log,
                 reason=outcome.handoff,
                 queue=self.deps.config.handoff.queue,
-                profile=turn.profile or self._known_profile(state),
+                profile=profile,
                 now=turn.guard_ctx.now,
+                facts=facts,
             )
 
     def _known_profile(self, state: ConversationState) -> Profile | None:

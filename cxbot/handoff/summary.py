@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,11 +31,17 @@ _NEXT_STEP = {
 
 
 class CustomerInfo(BaseModel):
+    """Who the customer is, as far as the handoff allowlist lets the agent see."""
+
     model_config = ConfigDict(frozen=True)
 
     id: str
     name: str
     segment: str | None = None
+    facts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Other profile fields the handoff allowlist shows (consent applied).",
+    )
 
 
 class HandoffSummary(BaseModel):
@@ -58,16 +64,20 @@ class HandoffSummary(BaseModel):
     created_at: datetime
 
     def as_text(self) -> str:
-        who = (
-            f"{self.customer.name} ({self.customer.id}, {self.customer.segment})"
-            if self.customer
-            else "unidentified customer"
-        )
+        who = "unidentified customer"
+        if self.customer:
+            tags = ", ".join(t for t in (self.customer.id, self.customer.segment) if t)
+            who = f"{self.customer.name} ({tags})".strip()
         lines = [
             f"Handoff to {self.queue}: {self.reason}",
             f"Customer: {who}",
             f"Intent: {self.intent or 'unknown'}",
         ]
+        if self.customer and self.customer.facts:
+            listed = "; ".join(
+                f"{k.replace('_', ' ')}: {v}" for k, v in self.customer.facts.items()
+            )
+            lines.append(f"Profile: {listed}")
         if self.flow:
             filled = ", ".join(f"{k}={v}" for k, v in self.slots.items()) or "none"
             lines.append(f"Task in progress: {self.flow} (slots: {filled})")
@@ -118,14 +128,27 @@ class SummaryWriter:
         queue: str,
         profile: Profile | None,
         now: datetime,
+        facts: Mapping[str, str] | None = None,
     ) -> HandoffSummary:
+        """The summary of a conversation handed over for ``reason``.
+
+        ``facts`` are the profile fields the handoff allowlist and consent let the agent see
+        (:func:`~cxbot.profiles.store.visible_facts`); the summary shows those and nothing
+        else of the profile. Without ``facts`` it shows the name and segment.
+        """
         users = [e.text for e in events if isinstance(e, UserUttered)]
         intents = [e.intent for e in events if isinstance(e, UserUttered) and e.intent]
-        customer = (
-            CustomerInfo(id=profile.id, name=profile.name, segment=profile.fields.get("segment"))
-            if profile
-            else None
-        )
+        customer: CustomerInfo | None = None
+        if profile is not None and facts is None:
+            segment = profile.fields.get("segment")
+            customer = CustomerInfo(id=profile.id, name=profile.name, segment=segment)
+        elif profile is not None and facts is not None:
+            customer = CustomerInfo(
+                id=profile.id,
+                name=facts.get("name", ""),
+                segment=facts.get("segment"),
+                facts={k: v for k, v in facts.items() if k not in ("name", "segment")},
+            )
         summary = HandoffSummary(
             conversation_id=state.conversation_id,
             reason=reason,
