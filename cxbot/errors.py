@@ -66,11 +66,18 @@ class BackendError(CxbotError):
 
 
 class IngestError(CxbotError):
-    """A knowledge document could not be read; the store is left as it was for that document."""
+    """A knowledge document could not be read; the store is left as it was for that document.
 
-    def __init__(self, reason: str, *, source: str) -> None:
+    ``source`` is the document's path in the knowledge folder; ``line`` (1-based), when
+    known, is where in the file the problem is.
+    """
+
+    def __init__(self, reason: str, *, source: str, line: int | None = None) -> None:
+        self.reason = reason
         self.source = source
-        super().__init__(f"{source}: {reason}")
+        self.line = line
+        where = source + (f":{line}" if line is not None else "")
+        super().__init__(f"{where}: {reason}")
 
 
 class TurnError(CxbotError):
