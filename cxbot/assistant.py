@@ -127,7 +127,11 @@ class Assistant:
         factories = builtin_guardrails()
         examples: dict[str, tuple[str, ...]] = {i.name: i.examples for i in intents.intents}
         examples.update({name: spec.examples for name, spec in flows.items()})
-        store = vector_store or ChromaStore(storage / "chroma")
+        store = vector_store or (
+            ChromaStore(url=config.storage.chroma_url)
+            if config.storage.chroma_url
+            else ChromaStore(storage / "chroma")
+        )
         lexical = LexicalIndex(storage / "lexical.sqlite") if config.rag.hybrid else None
         field_vectors: dict[str, Any] = {}
         pipeline = Pipeline(

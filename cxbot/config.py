@@ -46,6 +46,14 @@ class KnowledgeConfig(_Section):
 
 class StorageConfig(_Section):
     dir: str = Field(".cxbot", description="Folder for the embedded stores (Chroma, SQLite).")
+    chroma_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s:]+(:\d+)?/?$",
+        description=(
+            "Chroma server for the knowledge vectors, e.g. http://127.0.0.1:8000; unset = the "
+            "embedded store under dir. The ingest manifest and keyword index stay under dir."
+        ),
+    )
 
 
 class EmbeddingConfig(_Section):
