@@ -19,6 +19,7 @@ from cxbot.errors import (
     TurnError,
     UnknownCustomer,
 )
+from cxbot.stream import FinalReply, StreamEvent, TextDelta
 from cxbot.types import Citation, Entity, NLUResult, Reply, Route
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ __all__ = [
     "ConfigError",
     "CxbotError",
     "Entity",
+    "FinalReply",
     "FlowSpecError",
     "HandoffSummary",
     "IngestError",
@@ -44,6 +46,8 @@ __all__ = [
     "PromptError",
     "Reply",
     "Route",
+    "StreamEvent",
+    "TextDelta",
     "TurnError",
     "UnknownCustomer",
     "__version__",

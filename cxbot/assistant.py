@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from cxbot.rag.ingest import Ingestor, IngestReport, Manifest, Progress
 from cxbot.rag.lexical import LexicalIndex
 from cxbot.rag.retriever import Retriever
 from cxbot.rag.store import ChromaStore, VectorStore
+from cxbot.stream import FinalReply, StreamEvent, TextDelta
 from cxbot.types import Reply
 
 __all__ = ["Assistant"]
@@ -251,14 +253,24 @@ class Assistant:
 
         Raises :class:`~cxbot.errors.TurnError` for unusable input (nothing is stored).
         """
+        return self._turn(conversation_id, text, customer_id, None)
+
+    def _turn(
+        self,
+        conversation_id: str,
+        text: str,
+        customer_id: str | None,
+        on_text: Callable[[str], None] | None,
+    ) -> Reply:
         self.warm_up()
         with self._lock(conversation_id):
             for attempt in range(3):
                 try:
-                    return self.pipeline.run(conversation_id, text, customer_id)
+                    return self.pipeline.run(conversation_id, text, customer_id, on_text=on_text)
                 except ConcurrentUpdate:
                     if attempt == 2:
                         raise
+                    on_text = None  # a retried turn is not streamed again: see astream
         raise AssertionError("unreachable")
 
     async def arespond(
@@ -266,6 +278,54 @@ class Assistant:
     ) -> Reply:
         """:meth:`respond` without blocking the event loop."""
         return await asyncio.to_thread(self.respond, conversation_id, text, customer_id=customer_id)
+
+    async def astream(
+        self, conversation_id: str, text: str, *, customer_id: str | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """:meth:`arespond`, streamed: :class:`~cxbot.stream.TextDelta` events as the reply
+        becomes safe to show, then one :class:`~cxbot.stream.FinalReply` with the stored
+        reply.
+
+        A RAG answer written by the chat model arrives sentence by sentence, each once the
+        answer so far passes the output guardrails. An answer they block stops there: the
+        final event carries the blocked-output reply, with ``replace_shown=True`` if part of
+        the answer was shown. Every other reply (flows, small talk, handoff, the offline
+        answer, "I don't know", a blocked reply when nothing was shown) and any text the turn
+        adds after the answer arrives as one delta just before the final event.
+        Turns of one conversation run one at a time. A caller that stops iterating does not
+        cancel the turn: it runs to the end and is stored.
+
+        Raises :class:`~cxbot.errors.TurnError` for unusable input, before any event.
+        """
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def put(piece: str | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the caller's loop has closed
+                loop.call_soon_threadsafe(pieces.put_nowait, piece)
+
+        def work() -> Reply:
+            try:
+                return self._turn(conversation_id, text, customer_id, put)
+            finally:
+                put(None)
+
+        task = asyncio.ensure_future(asyncio.to_thread(work))
+        try:
+            shown = ""
+            while (piece := await pieces.get()) is not None:
+                shown += piece
+                yield TextDelta(piece)
+            reply = await task
+        finally:
+            if not task.done():  # the caller left early: the turn finishes on its own
+                task.add_done_callback(_ignore_result)
+        if reply.text.startswith(shown):
+            if reply.text != shown:
+                yield TextDelta(reply.text[len(shown) :])
+            yield FinalReply(reply)
+        else:
+            yield FinalReply(reply, replace_shown=True)
 
     def summarise_transcript(
         self,
@@ -311,6 +371,12 @@ class Assistant:
             close = getattr(store, "close", None)
             if callable(close):
                 close()
+
+
+def _ignore_result(task: asyncio.Future[Any]) -> None:
+    """Collect the outcome of a turn nobody waits for any more (no "never retrieved" log)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _fixture(root: Path, value: str | None, key: str) -> Path | None:

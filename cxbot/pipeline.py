@@ -16,7 +16,7 @@ import copy
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, assert_never
@@ -121,6 +121,8 @@ class _Turn:
     trace: Trace
     events: list[Event] = field(default_factory=list)
     nlu: NLUResult | None = None
+    on_text: Callable[[str], None] | None = None
+    """Where a streamed turn's answer goes, piece by piece, as the output guardrails pass it."""
 
 
 @dataclass(slots=True)
@@ -166,13 +168,29 @@ class Pipeline:
         return twin
 
     # -- the turn ------------------------------------------------------------------------
-    def run(self, conversation_id: str, message: object, customer_id: str | None) -> Reply:
+    def run(
+        self,
+        conversation_id: str,
+        message: object,
+        customer_id: str | None,
+        *,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Reply:
+        """One turn. With ``on_text``, a generated RAG answer is streamed into it sentence by
+        sentence, each only once the answer so far passes the output guardrails."""
         started = time.perf_counter()
-        reply = self._run(conversation_id, message, customer_id)
+        reply = self._run(conversation_id, message, customer_id, on_text)
         return replace(reply, trace={**reply.trace, "total": _ms_since(started)})
 
-    def _run(self, conversation_id: str, message: object, customer_id: str | None) -> Reply:
+    def _run(
+        self,
+        conversation_id: str,
+        message: object,
+        customer_id: str | None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Reply:
         turn = self._begin(conversation_id, message, customer_id)
+        turn.on_text = on_text
         if turn.state.handed_off:
             return self._finish(turn, self._with_agent(turn))
         blocked = self._input_guardrails(turn)
@@ -361,7 +379,7 @@ class Pipeline:
                     self.deps.config.rag.profile_threshold,
                 )
         with turn.trace.stage("generation"):
-            answer = self.answerer.run(question, vector, hits, facts)
+            answer = self.answerer.run(question, vector, hits, facts, on_text=self._release(turn))
         if answer is None:
             return _Outcome(self.deps.prompts.reply(ReplyKey.DONT_KNOW), "rag", failed=True)
         return _Outcome(answer.text, "rag", citations=answer.citations)
@@ -390,6 +408,37 @@ class Pipeline:
             text = self.deps.prompts.reply(ReplyKey.BLOCKED_OUTPUT)
             return replace(outcome, text=text, citations=(), route="blocked")
         return replace(outcome, text=text)
+
+    def _release(self, turn: _Turn) -> Callable[[str], bool] | None:
+        """For a streamed turn, the answerer's sink: a piece goes on to ``turn.on_text`` only
+        if the answer so far (not just the piece) passes every output guardrail unchanged.
+        A block rejects the piece and stops the answer; a rewrite ends the release but not
+        the answer. Nothing is recorded here: :meth:`_output_guardrails` screens the whole
+        reply afterwards and audits its verdicts."""
+        sink = turn.on_text
+        if sink is None:
+            return None
+        shown: list[str] = []
+        releasing = True
+
+        def release(piece: str) -> bool:
+            nonlocal releasing
+            if not releasing:
+                return True
+            text = "".join(shown) + piece
+            with turn.trace.stage("guardrails"):
+                for guard in self.output_guardrails:
+                    action = guard.check(text, turn.guard_ctx).action
+                    if action == "block":
+                        return False
+                    if action == "rewrite":
+                        releasing = False
+                        return True
+            shown.append(piece)
+            sink(piece)
+            return True
+
+        return release
 
     def _handoff_if_triggered(self, turn: _Turn, outcome: _Outcome) -> _Outcome:
         after = apply_all(

@@ -1,7 +1,8 @@
 """Grounded answers: from retrieved passages and allowlisted profile facts, with citations.
 
-With a chat model: the ``rag_answer`` prompt, passages numbered for citation. Without one
-(offline): an extractive answer — the passage sentences closest to the question, kept in
+With a chat model: the ``rag_answer`` prompt, passages numbered for citation; streamed
+sentence by sentence when the caller gives a text sink. Without one (offline): an
+extractive answer — the passage sentences closest to the question, kept in
 document order, each passage cited. With no evidence: ``None`` (the caller says it does
 not know).
 """
@@ -9,7 +10,7 @@ not know).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -123,10 +124,18 @@ class Answerer:
         vector: Vector,
         hits: Sequence[Hit],
         facts: Mapping[str, str],
+        *,
+        on_text: Callable[[str], bool] | None = None,
     ) -> Answer | None:
+        """The answer, or ``None`` when there is no evidence or the model refuses.
+
+        With a chat model and ``on_text``, the answer is streamed: see :meth:`_stream`.
+        """
         if not hits and not facts:
             return None
         if self.chat_model is not None:
+            if on_text is not None:
+                return self._stream(question, vector, hits, facts, on_text)
             return self._generate(question, vector, hits, facts)
         return self._extract(vector, hits, facts)
 
@@ -167,9 +176,7 @@ class Answerer:
         return Answer(" ".join(parts), tuple(citations))
 
     # -- with an LLM ---------------------------------------------------------------------
-    def _generate(
-        self, question: str, vector: Vector, hits: Sequence[Hit], facts: Mapping[str, str]
-    ) -> Answer | None:
+    def _messages(self, question: str, hits: Sequence[Hit], facts: Mapping[str, str]) -> list[Any]:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         passages = [
@@ -184,18 +191,88 @@ class Answerer:
         prompt = self.prompts.render(
             PromptTask.RAG_ANSWER, question=question, passages=passages, facts=facts
         )
+        return [SystemMessage(self.system_prompt), HumanMessage(prompt)]
+
+    def _generate(
+        self, question: str, vector: Vector, hits: Sequence[Hit], facts: Mapping[str, str]
+    ) -> Answer | None:
         try:
-            message = self.chat_model.invoke(
-                [SystemMessage(self.system_prompt), HumanMessage(prompt)]
-            )
+            message = self.chat_model.invoke(self._messages(question, hits, facts))
         except Exception as exc:  # the endpoint failing must not lose the turn
             self.failures.append(f"{type(exc).__name__}: {exc}")
             return self._extract(vector, hits, facts)
         text = str(message.content).strip()
         if _DONT_KNOW.match(text):
             return None
+        return self._cited(text, hits, facts)
+
+    def _cited(self, text: str, hits: Sequence[Hit], facts: Mapping[str, str]) -> Answer:
+        """``text`` with the passages its ``[n]`` markers cite (all of them if it has none)."""
         cited = {int(n) for n in _CITED.findall(text) if 0 < int(n) <= len(hits)}
         chosen = sorted(cited) if cited else list(range(1, len(hits) + 1))
         citations = [_citation(hits[n - 1]) for n in chosen]
         citations += [Citation(f"profile: {k}", k.replace("_", " "), v) for k, v in facts.items()]
         return Answer(text, tuple(citations))
+
+    def _stream(
+        self,
+        question: str,
+        vector: Vector,
+        hits: Sequence[Hit],
+        facts: Mapping[str, str],
+        on_text: Callable[[str], bool],
+    ) -> Answer | None:
+        """:meth:`_generate` over the chat model's streaming API.
+
+        Each sentence goes to ``on_text`` once the next one has begun (the last one when
+        the stream ends), so the pieces concatenate to the answer text. A reply that is only
+        the refusal is one sentence with nothing after it: it is never passed on, and the
+        result is ``None`` as with :meth:`_generate`. ``on_text`` returning ``False`` rejects
+        the piece and stops the generation; the answer is then the text up to that piece.
+        The endpoint failing gives the offline answer (pieces already passed on are then
+        not its start).
+        """
+        try:
+            stream: Iterator[Any] = iter(
+                self.chat_model.stream(self._messages(question, hits, facts))
+            )
+        except Exception as exc:
+            self.failures.append(f"{type(exc).__name__}: {exc}")
+            return self._extract(vector, hits, facts)
+        text, passed = "", 0
+        try:
+            while True:
+                try:
+                    chunk = next(stream)
+                except StopIteration:
+                    break
+                except Exception as exc:  # the endpoint failing must not lose the turn
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                    return self._extract(vector, hits, facts)
+                text += str(chunk.text)
+                body = text.lstrip()
+                end = _sentence_end(body, passed)
+                if end > passed:
+                    piece, passed = body[passed:end], end
+                    if not on_text(piece):
+                        return self._cited(body[:passed].strip(), hits, facts)
+        finally:
+            close = getattr(stream, "close", None)
+            if callable(close):
+                close()
+        text = text.strip()
+        if _DONT_KNOW.match(text):
+            return None
+        if len(text) > passed:
+            on_text(text[passed:])
+        return self._cited(text, hits, facts)
+
+
+def _sentence_end(text: str, start: int) -> int:
+    """Where the last sentence of ``text`` after ``start`` that is followed by more text
+    ends (its trailing whitespace included); ``start`` when there is none."""
+    end = start
+    for match in _SENTENCE.finditer(text, start):
+        if text[match.end() :].strip():
+            end = match.end()
+    return end
