@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cxbot.config import CONFIG_FILE, CxbotConfig, load_config
 from cxbot.conversation.events import BotUttered, Event, UserUttered
@@ -39,6 +39,9 @@ from cxbot.rag.retriever import Retriever
 from cxbot.rag.store import ChromaStore, VectorStore
 from cxbot.stream import FinalReply, StreamEvent, TextDelta
 from cxbot.types import Reply
+
+if TYPE_CHECKING:
+    from langchain_core.retrievers import BaseRetriever
 
 __all__ = ["Assistant"]
 
@@ -326,6 +329,22 @@ class Assistant:
             yield FinalReply(reply)
         else:
             yield FinalReply(reply, replace_shown=True)
+
+    def as_retriever(self, *, k: int | None = None, internal: bool = False) -> BaseRetriever:
+        """This assistant's knowledge search as a LangChain retriever (same embedder, keyword
+        index and filters as its turns): see :class:`cxbot.rag.langchain.KnowledgeRetriever`.
+
+        ``k`` passages at most (default ``rag.top_k``); ``internal`` also searches
+        staff-only chunks, which customers never see.
+        """
+        from cxbot.rag.langchain import KnowledgeRetriever
+
+        return KnowledgeRetriever(
+            retriever=self.pipeline.retriever,
+            embedder=self.deps.embedder,
+            k=k,
+            internal=internal,
+        )
 
     def summarise_transcript(
         self,
