@@ -35,7 +35,9 @@ from cxbot.prompts import PromptLibrary, PromptTask
 from cxbot.rag.answer import Answerer
 from cxbot.rag.ingest import Ingestor, IngestReport, Manifest, Progress
 from cxbot.rag.lexical import LexicalIndex
+from cxbot.rag.rerank import reranker_from_config
 from cxbot.rag.retriever import Retriever
+from cxbot.rag.rewrite import QueryRewriter
 from cxbot.rag.store import ChromaStore, VectorStore
 from cxbot.stream import FinalReply, StreamEvent, TextDelta
 from cxbot.types import Reply
@@ -137,7 +139,7 @@ class Assistant:
             if config.storage.chroma_url
             else ChromaStore(storage / "chroma")
         )
-        lexical = LexicalIndex(storage / "lexical.sqlite") if config.rag.hybrid else None
+        lexical = LexicalIndex(storage / "lexical.sqlite")
         field_vectors: dict[str, Any] = {}
         pipeline = Pipeline(
             deps,
@@ -159,8 +161,18 @@ class Assistant:
             ),
             flows=FlowEngine(flows, all_actions, prompts),
             retriever=Retriever(
-                store, lexical=lexical, top_k=config.rag.top_k, min_score=config.rag.min_score
+                store,
+                lexical=lexical,
+                hybrid=config.rag.hybrid,
+                top_k=config.rag.top_k,
+                min_score=config.rag.min_score,
+                keyword_weight=config.rag.keyword_weight,
+                reranker=reranker_from_config(config.rag.reranker, root=root),
+                rerank_candidates=config.rag.rerank_candidates,
             ),
+            rewriter=QueryRewriter(prompts, chat_model=chat_model)
+            if config.rag.rewrite_follow_ups
+            else None,
             answerer=Answerer(
                 embedder,
                 prompts,
@@ -218,6 +230,7 @@ class Assistant:
                 lexical=self.pipeline.retriever.lexical,
                 chunk_size=self.config.knowledge.chunk_size,
                 chunk_overlap=self.config.knowledge.chunk_overlap,
+                batch_chunks=self.config.knowledge.batch_chunks,
             ).run(progress)
         finally:
             manifest.close()

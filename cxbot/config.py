@@ -42,6 +42,11 @@ class KnowledgeConfig(_Section):
     )
     chunk_size: int = Field(900, gt=100, description="Target chunk size in characters.")
     chunk_overlap: int = Field(120, ge=0, description="Characters shared by neighbouring chunks.")
+    batch_chunks: int = Field(
+        256,
+        gt=0,
+        description="Chunks embedded and written per ingest batch (what an interrupted run keeps).",
+    )
 
 
 class StorageConfig(_Section):
@@ -141,10 +146,20 @@ class RAGConfig(_Section):
     )
     max_sentences: int = Field(3, gt=0, description="Sentences in an offline extractive answer.")
     hybrid: bool = Field(
-        False, description="Fuse keyword (BM25) with dense retrieval (RRF); false = dense only."
+        True, description="Fuse keyword (BM25) with dense retrieval (RRF); false = dense only."
     )
     profile_threshold: float = Field(
         0.45, ge=0, le=1, description="Similarity a profile field needs to be joined to an answer."
+    )
+    keyword_weight: float = Field(
+        0.5, ge=0, description="Weight of the keyword (BM25) ranking in the fusion (dense = 1)."
+    )
+    rewrite_follow_ups: bool = Field(
+        True,
+        description=(
+            'Search a follow-up question ("does it…") together with what it refers to in '
+            "the conversation (rule offline, the LLM when configured)."
+        ),
     )
     reranker: str | None = Field(
         None,

@@ -44,6 +44,7 @@ from cxbot.profiles.store import Profile, visible_facts
 from cxbot.prompts import ReplyKey
 from cxbot.rag.answer import Answerer, relevant_facts
 from cxbot.rag.retriever import Retriever
+from cxbot.rag.rewrite import QueryRewriter
 from cxbot.router import FlowRoute, HandoffRoute, RagRoute, SmallTalkRoute, route
 from cxbot.types import Citation, NLUResult, Reply, Route
 
@@ -150,6 +151,7 @@ class Pipeline:
         answerer: Answerer,
         summaries: SummaryWriter,
         profile_vectors: Mapping[str, Vector],
+        rewriter: QueryRewriter | None = None,
     ) -> None:
         self.deps = deps
         self.input_guardrails = tuple(input_guardrails)
@@ -160,6 +162,8 @@ class Pipeline:
         self.answerer = answerer
         self.summaries = summaries
         self.profile_vectors = profile_vectors
+        self.rewriter = rewriter
+        """Turns follow-up questions into standalone search queries (None: search as asked)."""
 
     def with_deps(self, deps: TurnDeps) -> Pipeline:
         """The same stages over other stores or another clock."""
@@ -367,7 +371,17 @@ class Pipeline:
         vector = turn.guard_ctx.vector()
         question = turn.guard_ctx.message
         with turn.trace.stage("retrieval"):
-            hits = self.retriever.run(vector, question)
+            if self.rewriter is not None and turn.state.history:
+                search, search_vector, hits = self.rewriter.search(
+                    question,
+                    vector,
+                    turn.state.history,
+                    embed=self.deps.embedder.embed_query,
+                    retrieve=self.retriever.run,
+                )
+            else:
+                search, search_vector = question, vector
+                hits = self.retriever.run(vector, question)
             facts: dict[str, str] = {}
             if turn.profile is not None:
                 cfg = self.deps.config.profiles
@@ -379,7 +393,9 @@ class Pipeline:
                     self.deps.config.rag.profile_threshold,
                 )
         with turn.trace.stage("generation"):
-            answer = self.answerer.run(question, vector, hits, facts, on_text=self._release(turn))
+            answer = self.answerer.run(
+                search, search_vector, hits, facts, on_text=self._release(turn)
+            )
         if answer is None:
             return _Outcome(self.deps.prompts.reply(ReplyKey.DONT_KNOW), "rag", failed=True)
         return _Outcome(answer.text, "rag", citations=answer.citations)

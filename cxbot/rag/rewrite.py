@@ -1,21 +1,28 @@
 """Follow-up questions made searchable: "what about the fee for that?" → a standalone query.
 
-Offline (the default) a rule decides whether the message leans on the conversation — a
+Offline (the default) a rule decides whether the message may lean on the conversation — a
 pronoun or demonstrative ("it", "that", "their"), an elliptic opener ("and…", "what
-about…") or too few words of its own — and if so searches it together with the customer's
-last substantive earlier message, which names what "it" is. With a chat model configured,
-the model rewrites the message as a standalone question (``prompts/query_rewrite.j2``); a
-failing endpoint or an unusable answer falls back to the rule.
+about…") or too few words of its own — and if so joins it to the customer's last
+substantive earlier message, which names what "it" is. Pronouns also occur in questions
+that stand alone ("how do I freeze my card if it is lost?"), so :meth:`QueryRewriter.search`
+runs both queries and keeps the one with the stronger evidence. With a chat model
+configured, the model rewrites the message as a standalone question
+(``prompts/query_rewrite.j2``) and its rewrite is searched; a failing endpoint or an
+unusable answer falls back to the rule.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from cxbot.prompts import PromptLibrary, PromptTask
+
+if TYPE_CHECKING:
+    from cxbot.embeddings import Vector
+    from cxbot.rag.store import Hit
 
 __all__ = ["QueryRewriter", "is_follow_up", "standalone_query"]
 
@@ -26,7 +33,7 @@ Turn = tuple[str, str]
 
 _WORD = re.compile(r"[a-z0-9£€$%']+")
 _REFERS = re.compile(
-    r"\b(it|its|it's|that|this|those|these|they|them|their|theirs|there|one|ones|same|"
+    r"\b(it|its|it's|that|this|those|these|they|them|their|theirs|one|ones|same|"
     r"he|she|him|her|his)\b",
     re.I,
 )
@@ -41,7 +48,7 @@ _FILLER = frozenset(
         "thanks", "thank", "then", "too", "any", "some", "have", "has", "need", "want",
     }
 )  # fmt: skip
-MIN_OWN_WORDS = 3
+MIN_OWN_WORDS = 2
 """A message with fewer content words of its own leans on the conversation."""
 
 
@@ -72,7 +79,9 @@ def standalone_query(message: str, history: Sequence[Turn]) -> str:
 class QueryRewriter:
     """Rewrites follow-ups into standalone search queries (rule offline, LLM when given)."""
 
-    def __init__(self, prompts: PromptLibrary, *, chat_model: Any = None) -> None:
+    def __init__(self, prompts: PromptLibrary | None = None, *, chat_model: Any = None) -> None:
+        if chat_model is not None and prompts is None:
+            raise ValueError("an LLM rewriter needs the prompt library (query_rewrite)")
         self.prompts = prompts
         self.chat_model = chat_model
 
@@ -86,9 +95,37 @@ class QueryRewriter:
                 return rewritten
         return standalone_query(message, history)
 
+    def search(
+        self,
+        message: str,
+        vector: Vector,
+        history: Sequence[Turn],
+        *,
+        embed: Callable[[str], Vector],
+        retrieve: Callable[[Vector, str], list[Hit]],
+    ) -> tuple[str, Vector, list[Hit]]:
+        """Retrieve for ``message`` (its embedding ``vector``) in its conversation: the query
+        searched, its vector and the passages found.
+
+        A rule rewrite is searched beside the message as asked, and the one whose best
+        passage scores higher wins; an LLM rewrite is searched alone.
+        """
+        query = self.rewrite(message, history)
+        if query == message:
+            return message, vector, retrieve(vector, message)
+        query_vector = embed(query)
+        hits = retrieve(query_vector, query)
+        if self.chat_model is not None and query != standalone_query(message, history):
+            return query, query_vector, hits
+        asked = retrieve(vector, message)
+        if asked and (not hits or asked[0].score > hits[0].score):
+            return message, vector, asked
+        return query, query_vector, hits
+
     def _ask(self, message: str, history: Sequence[Turn]) -> str | None:
         from langchain_core.messages import HumanMessage
 
+        assert self.prompts is not None
         prompt = self.prompts.render(
             PromptTask.QUERY_REWRITE, history=list(history[-6:]), message=message
         )
