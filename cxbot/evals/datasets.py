@@ -77,6 +77,9 @@ class RetrievalQuery:
     gold_ids: tuple[str, ...]
     context: tuple[str, ...] = ()
     """Earlier turns, each prefixed ``"U: "`` (customer) or ``"S: "`` (assistant)."""
+    standalone: str = ""
+    """A follow-up written out without its context (to compare recall with and without)."""
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,8 @@ class _QueryRow(_Row):
     question: str = Field(min_length=1)
     gold_ids: list[str] = Field(default_factory=list)
     context: list[str] = Field(default_factory=list)
+    standalone: str = ""
+    tags: list[str] = Field(default_factory=list)
 
 
 class _GuardrailRow(_Row):
@@ -194,7 +199,14 @@ def load_queries(path: Path) -> list[RetrievalQuery]:
                 line=line,
             )
         queries.append(
-            RetrievalQuery(row.id, row.question, tuple(row.gold_ids), tuple(row.context))
+            RetrievalQuery(
+                row.id,
+                row.question,
+                tuple(row.gold_ids),
+                tuple(row.context),
+                row.standalone,
+                tuple(row.tags),
+            )
         )
     return queries
 

@@ -46,7 +46,8 @@ QUERIES = [
     {"id": "q2", "question": "I can't find my debit card", "gold_ids": ["d3"]},
     {"id": "q3", "question": "What is the SWIFT code NWBKGB2L used for?", "gold_ids": ["d4"]},
     {"id": "q4", "question": "does it include travel insurance?", "gold_ids": ["d1"],
-     "context": ["U: Tell me about the Premier account", "S: It is our packaged account."]},
+     "context": ["U: Tell me about the Premier account", "S: It is our packaged account."],
+     "standalone": "does the Premier account include travel insurance?"},
     {"id": "q5", "question": "Do you sell bitcoin?", "gold_ids": []},
 ]  # fmt: skip
 
@@ -64,7 +65,17 @@ def test_retrieval_metrics_per_mode(embedder: SentenceTransformerEmbedder, tmp_p
     )
     metrics = report["metrics"]
     assert {"hit@5", "recall@5", "mrr", "ndcg@10"} <= set(metrics)
-    assert metrics["queries"] == 4 and metrics["unanswerable_skipped"] == 1
+    assert metrics["queries"] == 4 and metrics["unanswerable"] == 1
+    known = report["answerability"]
+    assert (known["answerable"], known["unanswerable"]) == (4, 1)
+    assert known["answered"] == round(metrics["answered_rate"] * 4)
+    assert metrics["dont_know_rate"] == 1.0  # nothing about bitcoin is close to any passage
+    curve = {row["min_score"]: row for row in known["curve"]}
+    assert curve[0.2]["answered_rate"] >= curve[0.8]["answered_rate"]
+    assert curve[0.2]["dont_know_rate"] <= curve[0.8]["dont_know_rate"]
+    follow = report["follow_ups"]
+    assert follow["queries"] == 1 and follow["with_context"]["hit@5"] == 1.0
+    assert follow["ratio"] == 1.0
     assert set(report["by_mode"]) == set(MODES)
     assert report["by_mode"]["dense"] == {k: metrics[k] for k in report["by_mode"]["dense"]}
     for scores in report["by_mode"].values():
