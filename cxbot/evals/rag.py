@@ -316,8 +316,8 @@ def _evaluate(
     evidence_scores: list[tuple[bool, float]] = []
     for query, question_vector in zip(queries, asked, strict=True):
         text, vector, has_evidence = conversation.search(query, question_vector)
-        top = searcher.evidence.rank(vector, text, depth=1)
-        evidence_scores.append((bool(query.gold_ids), top[0].score if top else -1.0))
+        top = searcher.evidence.rank(vector, text, depth=searcher.evidence.top_k)
+        evidence_scores.append((bool(query.gold_ids), max((h.score for h in top), default=-1.0)))
         if not query.gold_ids:
             refused += not has_evidence
             cases.append(_refusal_case(query, has_evidence))

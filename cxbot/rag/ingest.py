@@ -161,8 +161,10 @@ class Ingestor:
             known: dict[str, str] = {}  # another storage format: index everything again
         else:
             known = self.manifest.hashes()
-        if self.lexical is not None and known and self.lexical.count() == 0:
-            known = {}  # a keyword index added to an existing store: index everything again
+        if known and (
+            self.store.count() == 0 or (self.lexical is not None and self.lexical.count() == 0)
+        ):
+            known = {}  # a new or emptied store or keyword index: index everything again
         previous = self.manifest.known()
         recorded = set(self.manifest.chunk_counts())
         seen: set[str] = set()

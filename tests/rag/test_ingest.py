@@ -340,3 +340,13 @@ def test_interrupted_ingest_is_finished_by_the_next_run(
     expected_counts.update({s: n for s, (_, n) in _manifest(fresh).items()})
     assert {s: n for s, (_, n) in _manifest(project).items()} == expected_counts
     assert {s: len(ids) for s, ids in _stored_ids(project).items()} == expected_counts
+
+
+def test_an_emptied_vector_store_is_filled_again(make_bot: MakeBot, project: Path) -> None:
+    shutil.rmtree(project / ".cxbot" / "chroma")  # e.g. a new Chroma server, or a reset one
+    bot = make_bot()
+    assert bot.vector_store.count() == 0
+    report = bot.ingest()
+    assert report.chunks_embedded == report.chunks_total == bot.vector_store.count() > 0
+    assert bot.ingest().chunks_embedded == 0
+    _assert_store_matches_knowledge(project)
