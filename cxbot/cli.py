@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -291,36 +292,71 @@ def eval_nlu(
 
 @eval_app.command("rag")
 def eval_rag(
-    corpus: Annotated[Path, typer.Option(help='JSONL passages: {"id", "title", "text", …}.')],
+    corpus: Annotated[
+        OptionalPath,
+        typer.Option(help='JSONL passages {"id", "title", "text", …}; default: the project.'),
+    ] = None,
     queries: Annotated[
-        Path, typer.Option(help='JSONL: {"id", "question", "gold_ids": […], "context"?}.')
-    ],
+        OptionalPath,
+        typer.Option(
+            help='JSONL {"id", "question", "gold_ids": […], "context"?, "standalone"?}; '
+            "default: the project's evals/*/retrieval/queries.jsonl."
+        ),
+    ] = None,
     project: Annotated[
-        Path, typer.Option("--project", "-p", help="Project whose config sets the default mode.")
+        Path, typer.Option("--project", "-p", help="Project (its config sets the default mode).")
     ] = Path("."),
     json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
     html_out: Annotated[OptionalPath, typer.Option("--html", help="Write the HTML report.")] = None,
 ) -> None:
-    """Retrieval on any corpus: hit@5, recall@5, MRR, nDCG@10 for dense, lexical and hybrid."""
+    """Retrieval: hit@5, recall@5, MRR, nDCG@10 for dense, lexical and hybrid; follow-ups,
+    "I don't know" on unanswerable questions, and (project knowledge) access control.
+
+    With --corpus, its passages are embedded into a temporary store; without, the project's
+    knowledge folder is ingested into temporary stores and ranked by document.
+    """
+    import tempfile
+
     from cxbot.config import load_config
     from cxbot.embeddings import SentenceTransformerEmbedder
     from cxbot.evals.datasets import load_corpus, load_queries
-    from cxbot.evals.rag import evaluate_retrieval
+    from cxbot.evals.rag import evaluate_project_retrieval, evaluate_retrieval
 
     console = _console()
+    root = project.resolve()
     try:
-        hybrid = (
-            load_config(project.resolve()).rag.hybrid
-            if (project / "cxbot.yaml").exists()
-            else False
-        )
-        report = evaluate_retrieval(
-            load_corpus(corpus),
-            load_queries(queries),
-            SentenceTransformerEmbedder(),
-            default_mode="hybrid" if hybrid else "dense",
-            progress=_progress(console),
-        )
+        config = load_config(root) if (root / "cxbot.yaml").exists() else None
+        if queries is None:
+            found = sorted((root / "evals").glob("*/retrieval/queries.jsonl"))
+            if not found:
+                raise ConfigError(
+                    "no --queries given and no evals/*/retrieval/queries.jsonl in the project",
+                    file=root,
+                )
+            queries = found[0]
+        loaded = load_queries(queries)
+        if corpus is not None:
+            hybrid = config.rag.hybrid if config is not None else False
+            report = evaluate_retrieval(
+                load_corpus(corpus),
+                loaded,
+                SentenceTransformerEmbedder(),
+                default_mode="hybrid" if hybrid else "dense",
+                keyword_weight=config.rag.keyword_weight if config is not None else 0.5,
+                min_score=config.rag.min_score if config is not None else 0.35,
+                progress=_progress(console),
+            )
+        else:
+            if config is None:
+                raise ConfigError("no cxbot.yaml: give --corpus or a project", file=root)
+            from cxbot.assistant import Assistant
+
+            with tempfile.TemporaryDirectory(prefix="cxbot-eval-rag-") as storage:
+                bot = Assistant.from_dir(root, env={**os.environ, "CXBOT_STORAGE__DIR": storage})
+                try:
+                    report = evaluate_project_retrieval(bot, loaded, progress=_progress(console))
+                finally:
+                    bot.close()
     except CxbotError as exc:
         raise _fail(console, exc) from None
     _write_report(console, report, json_out, html_out)
@@ -329,6 +365,28 @@ def eval_rag(
         console.print(
             f"{mode:>10}  {scores['hit@5']:.4f}  {scores['recall@5']:.4f}    "
             f"{scores['mrr']:.4f}  {scores['ndcg@10']:.4f}"
+        )
+    follow = report["follow_ups"]
+    if follow.get("queries"):
+        console.print(
+            f"follow-ups ({follow['queries']}, {follow['mode']}): recall@5 with the conversation "
+            f"{follow['with_context']['recall@5']:.4f}, written out standalone "
+            f"{follow['standalone']['recall@5']:.4f} (ratio {follow['ratio']:.2f}; the question "
+            f"alone {follow['question_only']['recall@5']:.4f})"
+        )
+    known = report["answerability"]
+    if known["unanswerable"]:
+        console.print(
+            f"don't know on unanswerable: {known['dont_know']}/{known['unanswerable']} "
+            f"({report['metrics']['dont_know_rate']:.1%}); answerable answered: "
+            f"{known['answered']}/{known['answerable']} ({report['metrics']['answered_rate']:.1%})"
+        )
+    acl = report.get("acl")
+    if acl is not None:
+        console.print(
+            f"access control: {acl['internal_chunks_in_customer_results']} staff-only chunks in "
+            f"customer results over {acl['queries_checked']} queries (without the filter "
+            f"{acl['queries_exposed_without_filter']} queries would show one)"
         )
 
 
