@@ -380,6 +380,7 @@ def eval_rag(
             f"don't know on unanswerable: {known['dont_know']}/{known['unanswerable']} "
             f"({report['metrics']['dont_know_rate']:.1%}); answerable answered: "
             f"{known['answered']}/{known['answerable']} ({report['metrics']['answered_rate']:.1%})"
+            f"; judged by {known.get('judged_by', 'retrieval evidence')}"
         )
     acl = report.get("acl")
     if acl is not None:

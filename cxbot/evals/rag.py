@@ -15,10 +15,12 @@ default configuration's mode. A query with ``context`` (earlier turns, ``"U: "``
 is searched as a live conversation searches it: the offline query rewriter of
 :mod:`cxbot.rag.rewrite` decides whether it is a follow-up and joins what it refers to.
 Follow-ups that also carry a ``standalone`` wording are scored both ways (``follow_ups``).
-Queries without gold ids are unanswerable: the report counts how often the default
-retriever finds no evidence for them ("I don't know") and finds evidence for the answerable
-ones (``answerability``). In project mode, every result list is also checked for staff-only
-chunks (``acl``): none may reach a customer's search.
+Queries without gold ids are unanswerable: the report counts how often the customer would
+get "I don't know" for them and an answer for the answerable ones (``answerability``) —
+offline, an answer needs evidence at or above ``rag.min_score`` (with the curve over other
+thresholds); with a chat model configured (project mode), it needs the model not to refuse.
+In project mode, every result list is also checked for staff-only chunks (``acl``): none
+may reach a customer's search.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from cxbot.rag.store import PUBLIC
 if TYPE_CHECKING:
     from cxbot.assistant import Assistant
     from cxbot.embeddings import Embedder, Vector
+    from cxbot.rag.answer import Answerer
     from cxbot.rag.lexical import LexicalIndex
     from cxbot.rag.retriever import Retriever
     from cxbot.rag.store import Hit
@@ -228,7 +231,9 @@ def evaluate_project_retrieval(
         by_document=True,
         depth=CHUNK_DEPTH,
     )
-    report = _evaluate(searcher, queries, bot.deps.embedder, default_mode, say)
+    answerer = bot.pipeline.answerer if bot.deps.chat_model is not None else None
+    report = _evaluate(searcher, queries, bot.deps.embedder, default_mode, say, answerer)
+    report.extra["answerability"]["judged_by"] = "llm" if answerer else "retrieval evidence"
     # the same questions with staff-only chunks allowed: what the access filter keeps out
     exposed = 0
     for query, vector in zip(report.answerable, report.vectors, strict=True):
@@ -275,25 +280,34 @@ class _Outcome:
 class _Conversation:
     """Searches a query the way a live conversation does (offline rewriter, evidence choice)."""
 
-    def __init__(self, searcher: _Searcher, embedder: Embedder) -> None:
+    def __init__(
+        self, searcher: _Searcher, embedder: Embedder, answerer: Answerer | None = None
+    ) -> None:
         from cxbot.rag.rewrite import QueryRewriter
 
         self.searcher = searcher
         self.embedder = embedder
         self.rewriter = QueryRewriter()
+        self.answerer = answerer
+        """When given (a project with a chat model), "answered" means the model answered
+        rather than refusing; otherwise it means the retriever found evidence."""
 
     def search(self, query: RetrievalQuery, vector: Vector) -> tuple[str, Vector, bool]:
-        """The text and vector searched, and whether there was evidence ("answered")."""
+        """The text and vector searched, and whether the customer gets an answer."""
         history = _history(query.context)
-        if not history:
-            return query.question, vector, bool(self.searcher.evidence.run(vector, query.question))
-        text, chosen, hits = self.rewriter.search(
-            query.question,
-            vector,
-            history,
-            embed=self.embedder.embed_query,
-            retrieve=self.searcher.evidence.run,
-        )
+        if history:
+            text, chosen, hits = self.rewriter.search(
+                query.question,
+                vector,
+                history,
+                embed=self.embedder.embed_query,
+                retrieve=self.searcher.evidence.run,
+            )
+        else:
+            text, chosen = query.question, vector
+            hits = self.searcher.evidence.run(vector, text)
+        if self.answerer is not None and hits:
+            return text, chosen, self.answerer.run(text, chosen, hits, {}) is not None
         return text, chosen, bool(hits)
 
 
@@ -303,10 +317,11 @@ def _evaluate(
     embedder: Embedder,
     default_mode: str,
     say: Callable[[str], None],
+    answerer: Answerer | None = None,
 ) -> _Outcome:
     say(f"searching {len(queries)} queries")
     searched = time.perf_counter()
-    conversation = _Conversation(searcher, embedder)
+    conversation = _Conversation(searcher, embedder, answerer)
     asked = list(embedder.embed_documents([q.question for q in queries])) if queries else []
     by_mode: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
     cases = []

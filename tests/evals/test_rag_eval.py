@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+
+from cxbot.assistant import Assistant
 
 from cxbot.embeddings import SentenceTransformerEmbedder
 from cxbot.evals.datasets import RetrievalQuery, load_corpus, load_queries
-from cxbot.evals.rag import MODES, evaluate_retrieval, search_text
+from cxbot.evals.rag import MODES, evaluate_project_retrieval, evaluate_retrieval, search_text
+from cxbot.testing import StubLLMServer
 
 CORPUS = [
     {
@@ -92,3 +96,34 @@ def test_follow_up_is_searched_with_the_customers_last_turn() -> None:
     )
     assert search_text(query) == "Tell me about Premier does it include insurance?"
     assert search_text(RetrievalQuery("q", "hello", ())) == "hello"
+
+
+def test_with_an_llm_dont_know_is_the_models_refusal(
+    make_bot: Callable[..., Assistant], tmp_path: Path
+) -> None:
+    rows = [
+        {"id": "a1", "question": "How do I report a stolen card?",
+         "gold_ids": ["cards/lost-or-stolen-card.md"]},
+        {"id": "a2", "question": "How do I change my PIN?",
+         "gold_ids": ["cards/change-your-pin.md"]},
+        {"id": "u1", "question": "Can I get a card for my bitcoin wallet?", "gold_ids": []},
+    ]  # fmt: skip
+    queries = load_queries(_write(tmp_path / "queries.jsonl", rows))
+    with StubLLMServer() as server:
+        bot = make_bot(
+            env={
+                "CXBOT_LLM__BASE_URL": server.base_url,
+                "CXBOT_LLM__MODEL": "stub",
+                "CXBOT_LLM_API_KEY": "test",
+                "CXBOT_LLM__MAX_RETRIES": "0",
+            }
+        )
+        # one answer request per query that retrieval found evidence for, in order
+        server.script("Report it in the app [1].", "I don't know.", "I don't know.")
+        report = evaluate_project_retrieval(bot, queries)
+        asked = [r.last_user for r in server.requests]
+    known = report["answerability"]
+    assert known["judged_by"] == "llm"
+    assert len(asked) == 3 and "stolen card" in asked[0] and "bitcoin" in asked[2]
+    assert (known["answered"], known["dont_know"]) == (1, 1)
+    assert report["metrics"]["answered_rate"] == 0.5
