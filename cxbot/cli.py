@@ -657,6 +657,29 @@ def _repl(console: Console, bot: Assistant, conversation: str, customer: str | N
         print_reply(console, reply)
 
 
+@app.command()
+def serve(
+    path: ProjectDir = Path("."),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the HTTP API (chat, streaming, agent assist) and the widget under /widget/."""
+    console = _console()
+    try:
+        import uvicorn
+
+        from cxbot.server import create_app
+    except ImportError as exc:
+        console.print(f"[red]{exc.name} is missing: pip install 'cxbot[server]'[/red]")
+        raise typer.Exit(2) from None
+    try:
+        bot = _assistant(path)
+        api = create_app(bot, bot.config)
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    uvicorn.run(api, host=host, port=port)
+
+
 def main() -> None:
     """Entry point of the ``cxbot`` console script."""
     app(prog_name="cxbot")

@@ -299,6 +299,47 @@ class RasaConfig(_Section):
     timeout_s: float = Field(10.0, gt=0, description="Action server request timeout.")
 
 
+ServerRole = Literal["customer", "agent", "supervisor", "admin"]
+
+
+class ServerKey(_Section):
+    """One API key of ``cxbot serve``: the secret is read from ``key_env``, never the file."""
+
+    key_env: str = Field(
+        description="Environment variable holding the key (sent as `Authorization: Bearer`)."
+    )
+    role: ServerRole = Field(
+        description=(
+            "customer: opens sessions (widgets); agent: reads and observes conversations of "
+            "its queues; supervisor: reads every conversation; admin: ingest."
+        )
+    )
+    queues: tuple[str, ...] = Field((), description="Queues an agent key may see.")
+
+
+class ServerConfig(_Section):
+    """The HTTP API of ``cxbot serve`` (optional extra ``cxbot[server]``)."""
+
+    keys: tuple[ServerKey, ...] = Field((), description="API keys and the role each grants.")
+    session_secret_env: str = Field(
+        "CXBOT_SESSION_SECRET",
+        description=(
+            "Environment variable holding the secret that signs customer session tokens; "
+            "unset = a random secret per process (sessions end when the server restarts)."
+        ),
+    )
+    session_ttl_s: int = Field(86400, gt=0, description="How long a session token is valid.")
+    default_queue: str = Field(
+        "general",
+        description="Queue of a conversation the assistant still handles (handed over: its "
+        "handoff queue).",
+    )
+    max_body_bytes: int = Field(16384, gt=0, description="Largest accepted request body.")
+    cors_origins: tuple[str, ...] = Field(
+        (), description="Origins allowed to call the API from a browser (widget pages)."
+    )
+
+
 class CxbotConfig(_Section):
     """The whole of ``cxbot.yaml``."""
 
@@ -316,6 +357,7 @@ class CxbotConfig(_Section):
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)  # type: ignore[arg-type]
     limits: LimitsConfig = Field(default_factory=LimitsConfig)  # type: ignore[arg-type]
     rasa: RasaConfig = Field(default_factory=RasaConfig)  # type: ignore[arg-type]
+    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str], path: Path) -> None:
