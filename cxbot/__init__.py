@@ -17,12 +17,14 @@ from cxbot.errors import (
     InvalidMessage,
     PromptError,
     TurnError,
+    UnknownConversation,
     UnknownCustomer,
 )
 from cxbot.stream import FinalReply, StreamEvent, TextDelta
 from cxbot.types import Citation, Entity, NLUResult, Reply, Route
 
 if TYPE_CHECKING:
+    from cxbot.assist import AgentAssist, AssistSuggestions
     from cxbot.assistant import Assistant
     from cxbot.handoff.summary import HandoffSummary
     from cxbot.rag.ingest import IngestReport
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgentAssist",
+    "AssistSuggestions",
     "Assistant",
     "BackendError",
     "Citation",
@@ -49,11 +53,14 @@ __all__ = [
     "StreamEvent",
     "TextDelta",
     "TurnError",
+    "UnknownConversation",
     "UnknownCustomer",
     "__version__",
 ]
 
 _LAZY = {
+    "AgentAssist": "cxbot.assist",
+    "AssistSuggestions": "cxbot.assist",
     "Assistant": "cxbot.assistant",
     "HandoffSummary": "cxbot.handoff.summary",
     "IngestReport": "cxbot.rag.ingest",

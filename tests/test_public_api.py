@@ -10,7 +10,9 @@ from pathlib import Path
 import cxbot
 
 PINNED = [
+    "AgentAssist",
     "Assistant",
+    "AssistSuggestions",
     "BackendError",
     "Citation",
     "ConfigError",
@@ -29,6 +31,7 @@ PINNED = [
     "StreamEvent",
     "TextDelta",
     "TurnError",
+    "UnknownConversation",
     "UnknownCustomer",
     "__version__",
 ]
@@ -58,7 +61,8 @@ def test_import_does_not_load_heavy_libraries() -> None:
         "import sys, json, cxbot; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('torch', 'chromadb', 'langchain_core', 'langchain', 'langchain_openai', "
-        "'sentence_transformers', 'transformers', 'openai', 'numpy', 'jinja2', 'rasa_sdk'))))"
+        "'sentence_transformers', 'transformers', 'openai', 'numpy', 'jinja2', 'rasa_sdk', "
+        "'fastapi', 'starlette', 'uvicorn'))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -72,3 +76,4 @@ def test_errors_form_one_tree() -> None:
     assert issubclass(cxbot.FlowSpecError, cxbot.ConfigError)
     assert issubclass(cxbot.InvalidMessage, cxbot.TurnError)
     assert issubclass(cxbot.UnknownCustomer, cxbot.TurnError)
+    assert issubclass(cxbot.UnknownConversation, cxbot.TurnError)
