@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cxbot.embeddings import embed_passages
 from cxbot.evals.datasets import CorpusDoc, RetrievalQuery
 from cxbot.evals.runner import single_suite_report
 from cxbot.rag.rewrite import standalone_query
@@ -144,7 +145,7 @@ def evaluate_retrieval(
             chunk = texts[start : start + batch]
             store.upsert(
                 [d.id for d in docs],
-                embedder.embed_documents(chunk),
+                embed_passages(embedder, chunk),
                 chunk,
                 [{"source": d.id, "title": d.title, "audience": PUBLIC} for d in docs],
             )

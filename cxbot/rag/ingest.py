@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cxbot.embeddings import embed_passages
 from cxbot.errors import BackendError, IngestError
 from cxbot.rag.chunking import Chunk, chunk_document
 from cxbot.rag.documents import SUFFIXES, Document, read_document
@@ -204,7 +205,7 @@ class Ingestor:
         done = 0
         for batch in self._batches(todo):
             texts = [c.embed_text for _, chunks in batch for c in chunks]
-            vectors = self.embedder.embed_documents(texts) if texts else None
+            vectors = embed_passages(self.embedder, texts) if texts else None
             offset = 0
             for document, chunks in batch:
                 block = vectors[offset : offset + len(chunks)] if vectors is not None else None
