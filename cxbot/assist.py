@@ -55,8 +55,11 @@ Speaker = Literal["customer", "agent"]
 AGENT_ROUTE = "agent"
 """The ``route`` of a :class:`BotUttered` event that records a human agent's message."""
 
-_IDENTITY_INTENTS = re.compile(r"card|account|balance|fraud|lost|stolen|block|freeze|pin", re.I)
-"""Intents about a customer's own money or card: the agent verifies who they talk to first."""
+_IDENTITY_INTENTS = re.compile(
+    r"\b(my )?(card|account|balance|fraud|lost|stolen|blocked|frozen|freeze|pin)\b", re.I
+)
+"""Intents and messages about a customer's own money or card: the agent verifies who they
+talk to first."""
 
 _FLOW_NOUNS = {"book": "booking", "reschedule": "new time", "cancel": "cancellation"}
 
@@ -234,7 +237,9 @@ class AgentAssist:
                 message, features_of(bot.deps.embedder, message, vector), bot.deps.clock()
             )
             question, question_vector, hits = self._search(state, message, vector)
-            if nlu.intent not in bot.pipeline.flows.flows and hits:
+            # in a task, a knowledge answer only for a question beside it (not a slot value)
+            answers = nlu.intent is not None if state.flow is not None else True
+            if answers and nlu.intent not in bot.pipeline.flows.flows and hits:
                 answer = bot.pipeline.answerer.run(question, question_vector, hits, {})
                 if answer is not None:
                     replies.append(
@@ -260,7 +265,7 @@ class AgentAssist:
                 DetectedEntity(kind=e.kind, text=e.text, value=e.value)
                 for e in (nlu.entities if nlu else ())
             ],
-            next_best_action=self._next_best_action(state, events, nlu, hits),
+            next_best_action=self._next_best_action(state, events, message, nlu, hits),
         )
 
     def _search(
@@ -287,9 +292,11 @@ class AgentAssist:
         self,
         state: ConversationState,
         events: list[Event],
+        message: str | None,
         nlu: NLUResult | None,
         hits: list[Hit],
     ) -> str:
+        """A few words on what to do next, by the first rule that applies."""
         flows = self.assistant.pipeline.flows.flows
         if state.flow is not None:
             spec = flows.get(state.flow.flow)
@@ -301,9 +308,12 @@ class AgentAssist:
             if state.flow.requested:
                 return f"ask for the {state.flow.requested.replace('_', ' ')}"
         intent = nlu.intent if nlu else None
-        if intent is not None and state.customer_id is None:
-            spec = flows.get(intent)
-            if (spec is not None and spec.requires_customer) or _IDENTITY_INTENTS.search(intent):
+        if state.customer_id is None:
+            spec = flows.get(intent) if intent is not None else None
+            if spec is not None and spec.requires_customer:
+                return "verify identity"
+            # about their own card or account (not a general question): who is this?
+            if intent != "question" and _IDENTITY_INTENTS.search(f"{intent or ''} {message or ''}"):
                 return "verify identity"
         if intent is not None and intent in flows:
             return f"help with {intent.replace('_', ' ')}"
