@@ -79,7 +79,9 @@ def test_customer_chat_and_agent_assist(
     reply = page.locator("#messages li.msg.bot").first
     chip = reply.locator(".citations .chip").first
     expect(chip).to_be_visible(timeout=60_000)
-    assert "stolen" in reply.locator(".text").inner_text().lower() or chip.inner_text()
+    assert "stolen" in reply.locator(".text").inner_text().lower()
+    assert chip.inner_text().startswith("[1] ")
+    assert "stolen" in chip.inner_text().lower()
     assert reply.get_attribute("data-route") == "rag"
 
     # the agent panel follows the conversation: suggested reply with a "use" button, articles
