@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, assert_never
 
@@ -273,11 +274,158 @@ class GuardrailsConfig(_Section):
     )
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class PolicyTopic(_Section):
+    """A subject that always goes to a person (complaints, bereavement, fraud)."""
+
+    phrases: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Case-insensitive regular expressions matched on word boundaries in the customer's "
+            "message; write them about the customer's own situation, not questions about it."
+        ),
+    )
+    intents: tuple[str, ...] = Field((), description="Intents that mean this topic.")
+
+    @field_validator("phrases")
+    @classmethod
+    def _compiles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import re
+
+        for phrase in value:
+            try:
+                re.compile(phrase)
+            except re.error as exc:
+                raise ValueError(f"phrase {phrase!r} is not a regular expression: {exc}") from None
+        return value
+
+
+_DEFAULT_TOPICS: dict[str, PolicyTopic] = {
+    "complaint": PolicyTopic(
+        intents=(),
+        phrases=(
+            r"(make|file|raise|lodge|log|register|submit|open) an? (formal |official )?complaint",
+            r"i('d| would| want to| wish to| need to) (like to )?complain",
+            r"this is a (formal )?complaint",
+        ),
+    ),
+    "bereavement": PolicyTopic(
+        intents=(),
+        phrases=(
+            r"(my|our) (\w+ ){0,2}(has |had |have )?(just |recently |sadly )?"
+            r"(died|passed away|passed on|passed)",
+            r"(death|passing|loss) of (my|our)",
+            r"(i am|i'm|we are|we're|i've been|i have been) (recently |just )?bereaved",
+            r"lost my (mum|mother|dad|father|husband|wife|partner|son|daughter|brother|sister)",
+        ),
+    ),
+    "fraud": PolicyTopic(
+        intents=(),
+        phrases=(
+            r"(i've|i have|i was|we've|we have|we were) (just )?been "
+            r"(scammed|defrauded|hacked)",
+            r"(i'm|i am|i was) (the )?(a )?victim of (fraud|a scam)",
+            r"fraudulent (payments?|transactions?|charges?|withdrawals?) (on|from) my",
+            r"someone (has )?(stole|stolen|taken|took|emptied) (money|my money|my savings|£)",
+            r"(i|we) (didn't|did not|never) (make|authorise|authorize) (this|these|that|those) "
+            r"(payments?|transactions?|withdrawals?)",
+            r"(my )?(account|card) (has been|was) (hacked|compromised)",
+        ),
+    ),
+}
+
+
+class BusinessHoursConfig(_Section):
+    """When colleagues are there to pick a handoff up."""
+
+    timezone: str = Field(
+        "Europe/London",
+        description="IANA time zone the hours are in (naive clocks are read in it).",
+    )
+    weekly: dict[Weekday, str] = Field(
+        default_factory=dict,
+        description='Opening hours per weekday, "HH:MM-HH:MM" (mon … sun); a day left out is '
+        "closed.",
+    )
+    holidays: tuple[date, ...] = Field((), description="Dates (YYYY-MM-DD) closed all day.")
+    after_hours_queue: str | None = Field(
+        None, description="Queue of handoffs outside the hours (default: the usual queue)."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/London)") from None
+        return value
+
+    @field_validator("weekly")
+    @classmethod
+    def _spans(cls, value: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for day, span in value.items():
+            match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)", span)
+            if match is None or span[:5] >= span[6:]:
+                raise ValueError(f'{day}: "{span}" is not "HH:MM-HH:MM" with start before end')
+        return value
+
+
 class HandoffConfig(_Section):
     max_failed_turns: int = Field(
         2, gt=0, description="Failed turns in a row that hand the conversation to a human."
     )
     queue: str = Field("general", description="Queue a handoff is routed to.")
+    request_phrases: bool = Field(
+        True,
+        description=(
+            'Hand over when the message asks for a person ("agent", "real person", "speak to '
+            'someone"…) even if the intent classifier did not say human_agent.'
+        ),
+    )
+    low_confidence: float = Field(
+        0.55,
+        ge=0,
+        le=1,
+        description="Intent confidence below which a turn outside a flow counts as not understood.",
+    )
+    low_confidence_turns: int = Field(
+        3, gt=0, description="Not-understood turns in a row that hand the conversation over."
+    )
+    negative_turns: int = Field(
+        2, gt=0, description="Negative messages in a row (sentiment lexicon) that hand over."
+    )
+    negative_sum: float = Field(
+        -4.0,
+        lt=0,
+        description="Hand over when the sentiment of the last 3 messages adds up to this or less.",
+    )
+    max_blocked_turns: int = Field(
+        2, gt=0, description="Blocked messages in a conversation that hand it over."
+    )
+    policy_topics: dict[str, PolicyTopic] = Field(
+        default_factory=lambda: dict(_DEFAULT_TOPICS),
+        description="Topics that always go to a person: name → phrases and intents.",
+    )
+    queues: dict[str, str] = Field(
+        default_factory=lambda: {"fraud": "fraud-team", "bereavement": "bereavement"},
+        description=(
+            "Queue by policy topic, reason or intent (checked in that order); "
+            "anything else goes to 'queue'."
+        ),
+    )
+    hours: BusinessHoursConfig | None = Field(
+        None, description="Business hours; unset = colleagues are always there."
+    )
+    transcript_turns: int = Field(
+        10, gt=0, description="Messages of the conversation the summary carries."
+    )
 
 
 class LimitsConfig(_Section):

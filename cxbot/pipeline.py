@@ -27,6 +27,7 @@ from cxbot.conversation.events import (
     Event,
     GuardrailTriggered,
     HandoffRequested,
+    TurnAssessed,
     UserUttered,
 )
 from cxbot.conversation.reducer import apply_all
@@ -38,7 +39,19 @@ from cxbot.flows.actions import ActionContext
 from cxbot.flows.engine import FlowEngine
 from cxbot.guardrails.base import Guardrail, GuardrailContext, Verdict
 from cxbot.handoff.summary import HandoffSummary, SummaryWriter
-from cxbot.handoff.triggers import HandoffReason, repeated_failure
+from cxbot.handoff.triggers import (
+    HandoffReason,
+    customer_request,
+    guardrail_blocks,
+    low_confidence,
+    negative_sentiment,
+    opening,
+    policy_topic,
+    repeated_failure,
+    score_sentiment,
+    select_queue,
+    unsure,
+)
 from cxbot.nlu.stage import NLUStage
 from cxbot.profiles.store import Profile, visible_facts
 from cxbot.prompts import ReplyKey
@@ -134,6 +147,15 @@ class _Outcome:
     events: tuple[Event, ...] = ()
     failed: bool = False
     handoff: HandoffReason | None = None
+    queue: str | None = None
+    topic: str | None = None
+    reopens: str | None = None
+    """Outside business hours: when a colleague will pick the handoff up."""
+
+
+def _said(outcome: _Outcome) -> BotUttered:
+    sources = tuple(dict.fromkeys(c.source for c in outcome.citations))
+    return BotUttered(outcome.text, outcome.route, outcome.failed, sources)
 
 
 class Pipeline:
@@ -199,9 +221,9 @@ class Pipeline:
             return self._finish(turn, self._with_agent(turn))
         blocked = self._input_guardrails(turn)
         if blocked is not None:
-            return self._finish(turn, blocked)
+            return self._finish(turn, self._handoff_if_triggered(turn, blocked))
         self._understand(turn)
-        outcome = self._dispatch(turn)
+        outcome = self._assess(turn) or self._dispatch(turn)
         outcome = self._output_guardrails(turn, outcome)
         outcome = self._handoff_if_triggered(turn, outcome)
         return self._finish(turn, outcome)
@@ -316,6 +338,20 @@ class Pipeline:
         turn.events.append(
             UserUttered(turn.guard_ctx.message, turn.nlu.intent, round(turn.nlu.confidence, 4))
         )
+
+    def _assess(self, turn: _Turn) -> _Outcome | None:
+        """Read the message for the handoff triggers (not understood, sentiment, policy
+        topic); an explicit request for a person or a policy topic hands over at once."""
+        assert turn.nlu is not None
+        cfg = self.deps.config.handoff
+        topic = policy_topic(turn.nlu, turn.text, cfg)
+        turn.events.append(
+            TurnAssessed(unsure(turn.nlu, turn.state, cfg), score_sentiment(turn.text).score, topic)
+        )
+        reason = customer_request(turn.nlu, turn.text, cfg)
+        if reason is None and topic is not None:
+            reason = "policy_topic"
+        return _Outcome("", "handoff", handoff=reason) if reason is not None else None
 
     def _dispatch(self, turn: _Turn) -> _Outcome:
         assert turn.nlu is not None
@@ -457,24 +493,36 @@ class Pipeline:
         return release
 
     def _handoff_if_triggered(self, turn: _Turn, outcome: _Outcome) -> _Outcome:
-        after = apply_all(
-            turn.state,
-            [
-                *turn.events,
-                *outcome.events,
-                BotUttered(outcome.text, outcome.route, outcome.failed),
-            ],
-        )
+        after = apply_all(turn.state, [*turn.events, *outcome.events, _said(outcome)])
+        cfg = self.deps.config.handoff
         reason = outcome.handoff
-        if reason is None and repeated_failure(after, self.deps.config.handoff.max_failed_turns):
+        if reason is None:
+            reason = guardrail_blocks(after, cfg) or negative_sentiment(after.sentiment, cfg)
+        if reason is None and repeated_failure(after, cfg.max_failed_turns):
             reason = "repeated_failure"
         if reason is None:
+            reason = low_confidence(after, cfg)
+        if reason is None:
             return outcome
-        queue = self.deps.config.handoff.queue
-        text = self.deps.prompts.reply(ReplyKey.HANDOFF, queue=queue)
+        now = turn.guard_ctx.now
+        hours = opening(now, cfg.hours)
+        intent = after.flow.flow if after.flow else turn.nlu.intent if turn.nlu else None
+        queue = select_queue(
+            cfg, reason, topic=after.topic, intent=intent, after_hours=not hours.open
+        )
+        reopens = None if hours.open else hours.describe(now)
+        text = self.deps.prompts.reply(ReplyKey.HANDOFF, queue=queue, reopens=reopens)
         if outcome.text:
             text = f"{outcome.text}\n\n{text}"
-        return replace(outcome, text=text, route="handoff", handoff=reason)
+        return replace(
+            outcome,
+            text=text,
+            route="handoff",
+            handoff=reason,
+            queue=queue,
+            topic=after.topic,
+            reopens=reopens,
+        )
 
     def _summary(self, turn: _Turn, outcome: _Outcome, events: Sequence[Event]) -> HandoffSummary:
         assert outcome.handoff is not None
@@ -493,10 +541,13 @@ class Pipeline:
                 state=state,
                 events=log,
                 reason=outcome.handoff,
-                queue=self.deps.config.handoff.queue,
+                queue=outcome.queue or self.deps.config.handoff.queue,
                 profile=profile,
                 now=turn.guard_ctx.now,
                 facts=facts,
+                topic=outcome.topic,
+                reopens=outcome.reopens,
+                transcript_turns=self.deps.config.handoff.transcript_turns,
             )
 
     def _known_profile(self, state: ConversationState) -> Profile | None:
@@ -506,12 +557,19 @@ class Pipeline:
         events: list[Event] = [
             *turn.events,
             *outcome.events,
-            BotUttered(outcome.text, outcome.route, outcome.failed),
+            _said(outcome),
         ]
         summary: HandoffSummary | None = None
         if outcome.handoff is not None:
             summary = self._summary(turn, outcome, events)
-            events.append(HandoffRequested(outcome.handoff, self.deps.config.handoff.queue))
+            events.append(
+                HandoffRequested(
+                    outcome.handoff,
+                    summary.queue,
+                    topic=outcome.topic,
+                    after_hours=outcome.reopens is not None,
+                )
+            )
         state = apply_all(turn.state, events, history_limit=self.deps.config.limits.history_turns)
         self.deps.conversations.commit(replace(state, turn=state.turn + 1), events)
         log.info(

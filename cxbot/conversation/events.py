@@ -19,10 +19,12 @@ __all__ = [
     "FlowCompleted",
     "FlowStarted",
     "GuardrailTriggered",
+    "HandedBack",
     "HandoffRequested",
     "SlotRejected",
     "SlotRequested",
     "SlotSet",
+    "TurnAssessed",
     "UserUttered",
     "event_from_dict",
     "event_to_dict",
@@ -41,11 +43,13 @@ class UserUttered:
 
 @dataclass(frozen=True, slots=True)
 class BotUttered:
-    """The assistant replied; ``failed`` marks a turn that did not help the customer."""
+    """The assistant replied; ``failed`` marks a turn that did not help the customer;
+    ``sources`` are the documents its answer cited."""
 
     text: str
     route: str
     failed: bool = False
+    sources: tuple[str, ...] = ()
     kind: Literal["bot_uttered"] = "bot_uttered"
 
 
@@ -116,9 +120,36 @@ class GuardrailTriggered:
 
 @dataclass(frozen=True, slots=True)
 class HandoffRequested:
+    """The conversation went to a person: why, to which queue, on which policy topic, and
+    whether it was outside business hours."""
+
     reason: str
     queue: str
+    topic: str | None = None
+    after_hours: bool = False
     kind: Literal["handoff_requested"] = "handoff_requested"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnAssessed:
+    """What the handoff triggers read from one customer message: not understood (low
+    confidence outside a flow), its sentiment score, the policy topic it raised."""
+
+    unsure: bool
+    sentiment: float
+    topic: str | None = None
+    kind: Literal["turn_assessed"] = "turn_assessed"
+
+
+@dataclass(frozen=True, slots=True)
+class HandedBack:
+    """A human agent returned the conversation to the assistant, with an optional note and
+    the slots they corrected (also recorded as ``SlotSet`` events)."""
+
+    note: str | None = None
+    slots: dict[str, str] = dataclasses.field(default_factory=dict)
+    agent_id: str | None = None
+    kind: Literal["handed_back"] = "handed_back"
 
 
 Event: TypeAlias = (
@@ -134,6 +165,8 @@ Event: TypeAlias = (
     | FlowCancelled
     | GuardrailTriggered
     | HandoffRequested
+    | TurnAssessed
+    | HandedBack
 )
 
 _BY_KIND: dict[str, type[Any]] = {
@@ -151,6 +184,8 @@ _BY_KIND: dict[str, type[Any]] = {
         FlowCancelled,
         GuardrailTriggered,
         HandoffRequested,
+        TurnAssessed,
+        HandedBack,
     )
 }
 
@@ -161,5 +196,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 
 def event_from_dict(data: dict[str, Any]) -> Event:
     cls = _BY_KIND[data["kind"]]
-    event: Event = cls(**data)
+    # JSON has no tuples: lists come back as the tuples the dataclasses hold
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    event: Event = cls(**fields)
     return event

@@ -15,15 +15,19 @@ from cxbot.conversation.events import (
     FlowCompleted,
     FlowStarted,
     GuardrailTriggered,
+    HandedBack,
     HandoffRequested,
     SlotRejected,
     SlotRequested,
     SlotSet,
+    TurnAssessed,
     UserUttered,
 )
 from cxbot.conversation.state import ConversationState, FlowFrame
 
 __all__ = ["apply", "apply_all"]
+
+_SENTIMENT_KEPT = 5
 
 
 def _frame(state: ConversationState) -> FlowFrame:
@@ -73,9 +77,29 @@ def apply(state: ConversationState, event: Event, *, history_limit: int = 20) ->
         case FlowCompleted() | FlowCancelled():
             return replace(state, flow=None)
         case GuardrailTriggered():
-            return state
+            if event.action != "block":
+                return state
+            return replace(state, blocked_turns=state.blocked_turns + 1)
         case HandoffRequested():
-            return replace(state, handed_off=True)
+            return replace(state, handed_off=True, topic=event.topic or state.topic)
+        case TurnAssessed():
+            return replace(
+                state,
+                unsure_turns=state.unsure_turns + 1 if event.unsure else 0,
+                sentiment=(*state.sentiment, event.sentiment)[-_SENTIMENT_KEPT:],
+                topic=event.topic or state.topic,
+            )
+        case HandedBack():
+            flow = replace(state.flow, retries=0) if state.flow is not None else None
+            return replace(
+                state,
+                handed_off=False,
+                failed_turns=0,
+                unsure_turns=0,
+                blocked_turns=0,
+                sentiment=(),
+                flow=flow,
+            )
         case _:
             assert_never(event)
 

@@ -34,6 +34,14 @@ class ConversationState:
     history: tuple[tuple[str, str], ...] = ()
     last_intent: str | None = None
     version: int = 0
+    unsure_turns: int = 0
+    """Turns in a row the intent classifier did not understand (outside flows)."""
+    blocked_turns: int = 0
+    """Messages of the conversation a guardrail blocked (reset when an agent hands back)."""
+    sentiment: tuple[float, ...] = ()
+    """Sentiment scores of the latest customer messages, oldest first."""
+    topic: str | None = None
+    """The policy topic (complaint, bereavement, fraud…) the conversation turned to."""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -51,4 +59,8 @@ class ConversationState:
             history=tuple((s, t) for s, t in data.get("history", ())),
             last_intent=data.get("last_intent"),
             version=data.get("version", 0),
+            unsure_turns=data.get("unsure_turns", 0),
+            blocked_turns=data.get("blocked_turns", 0),
+            sentiment=tuple(data.get("sentiment", ())),
+            topic=data.get("topic"),
         )

@@ -11,23 +11,47 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cxbot.conversation.events import BotUttered, Event, SlotRejected, UserUttered
+from cxbot.conversation.events import (
+    BotUttered,
+    Event,
+    GuardrailTriggered,
+    SlotRejected,
+    UserUttered,
+)
 from cxbot.conversation.state import ConversationState
-from cxbot.handoff.triggers import HUMAN_INTENT
+from cxbot.handoff.triggers import HUMAN_INTENT, SentimentLabel, asks_for_person
 from cxbot.profiles.store import Profile
 from cxbot.prompts import PromptLibrary, PromptTask
 
-__all__ = ["CustomerInfo", "HandoffSummary", "LLMSummaryFields", "SummaryWriter"]
+__all__ = [
+    "AnsweredItem",
+    "CustomerInfo",
+    "HandoffSummary",
+    "LLMSummaryFields",
+    "SentimentInfo",
+    "SummaryWriter",
+    "TranscriptLine",
+]
 
 _NEXT_STEP = {
     "customer_request": "Greet the customer by name and pick up from the open question.",
     "repeated_failure": "The assistant could not answer; answer the open question directly.",
     "flow_retries": "Help the customer finish the task in progress with the slots so far.",
+    "low_confidence": "The assistant did not understand; ask what the customer needs.",
+    "negative_sentiment": "The customer is frustrated; acknowledge it, then answer directly.",
+    "guardrail_blocks": "Several messages were blocked; check the transcript before replying.",
+    "policy_topic": "A topic colleagues always handle; follow its procedure.",
 }
+_TOPIC_STEP = {
+    "complaint": "Log the complaint, acknowledge it and explain the complaints process.",
+    "bereavement": "Offer condolences and start the bereavement process; no sales.",
+    "fraud": "Secure the account first (freeze the card), then take the fraud report.",
+}
+_AGENT_ROUTE = "agent"
 
 
 class CustomerInfo(BaseModel):
@@ -44,14 +68,51 @@ class CustomerInfo(BaseModel):
     )
 
 
+class SentimentInfo(BaseModel):
+    """How the customer sounds: the mean lexicon score of their latest messages."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: SentimentLabel
+    score: float
+
+
+class AnsweredItem(BaseModel):
+    """Something the assistant answered, with the sources its answer cited."""
+
+    model_config = ConfigDict(frozen=True)
+
+    question: str | None
+    answer: str
+    sources: list[str] = Field(default_factory=list)
+
+
+class TranscriptLine(BaseModel):
+    """One message of the conversation (customer text as stored: PII-redacted)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    speaker: Literal["customer", "assistant", "agent"]
+    text: str
+
+
 class HandoffSummary(BaseModel):
     """What the human agent needs to take over without asking the customer to repeat."""
 
     model_config = ConfigDict(frozen=True)
 
     conversation_id: str
-    reason: str = Field(description="Why the conversation was handed over.")
+    reason: str = Field(
+        description="Why the conversation was handed over: the trigger, or the LLM's sentence."
+    )
+    trigger: str = Field(
+        "", description="The trigger that fired (customer_request, policy_topic…), never rewritten."
+    )
     queue: str
+    topic: str | None = Field(None, description="Policy topic (complaint, bereavement, fraud…).")
+    sentiment: SentimentInfo | None = None
+    after_hours: bool = Field(False, description="Handed over outside business hours.")
+    reopens: str | None = Field(None, description="When a colleague picks it up (after hours).")
     customer: CustomerInfo | None
     intent: str | None
     flow: str | None = None
@@ -59,6 +120,10 @@ class HandoffSummary(BaseModel):
     tried: list[str] = Field(default_factory=list, description="What the assistant did so far.")
     last_user_messages: list[str] = Field(default_factory=list)
     open_question: str | None = None
+    answered: list[AnsweredItem] = Field(default_factory=list)
+    transcript: list[TranscriptLine] = Field(
+        default_factory=list, description="The latest messages, customer text PII-redacted."
+    )
     suggested_next_step: str = ""
     written_by: str = "template"
     created_at: datetime
@@ -69,9 +134,12 @@ class HandoffSummary(BaseModel):
             tags = ", ".join(t for t in (self.customer.id, self.customer.segment) if t)
             who = f"{self.customer.name} ({tags})".strip()
         lines = [
-            f"Handoff to {self.queue}: {self.reason}",
+            f"Handoff to {self.queue}: {self.reason}"
+            + (f" ({self.topic})" if self.topic else "")
+            + (f", picked up {self.reopens}" if self.reopens else ""),
             f"Customer: {who}",
-            f"Intent: {self.intent or 'unknown'}",
+            f"Intent: {self.intent or 'unknown'}"
+            + (f"; mood: {self.sentiment.label}" if self.sentiment else ""),
         ]
         if self.customer and self.customer.facts:
             listed = "; ".join(
@@ -98,6 +166,54 @@ class LLMSummaryFields(BaseModel):
     open_question: str | None = None
     tried: list[str] = Field(default_factory=list)
     suggested_next_step: str
+
+
+def _heard(events: Sequence[Event]) -> list[UserUttered]:
+    """The customer's messages that reached the assistant (not blocked by a guardrail)."""
+    heard: list[UserUttered] = []
+    blocked = False
+    for event in events:
+        if isinstance(event, GuardrailTriggered):
+            blocked = blocked or (event.stage == "input" and event.action == "block")
+        elif isinstance(event, UserUttered):
+            if not blocked:
+                heard.append(event)
+            blocked = False
+    return heard
+
+
+def _answered(events: Sequence[Event]) -> list[AnsweredItem]:
+    answered: list[AnsweredItem] = []
+    question: str | None = None
+    for event in events:
+        if isinstance(event, UserUttered):
+            question = event.text
+        elif isinstance(event, BotUttered) and event.route == "rag" and not event.failed:
+            text = event.text if len(event.text) <= 200 else event.text[:197] + "…"
+            answered.append(AnsweredItem(question=question, answer=text, sources=[*event.sources]))
+    return answered[-5:]
+
+
+def _transcript(events: Sequence[Event], limit: int) -> list[TranscriptLine]:
+    lines: list[TranscriptLine] = []
+    for event in events:
+        if isinstance(event, UserUttered):
+            lines.append(TranscriptLine(speaker="customer", text=event.text))
+        elif isinstance(event, BotUttered):
+            who: Literal["assistant", "agent"] = (
+                "agent" if event.route == _AGENT_ROUTE else "assistant"
+            )
+            lines.append(TranscriptLine(speaker=who, text=event.text))
+    return lines[-limit:]
+
+
+def _sentiment(state: ConversationState) -> SentimentInfo | None:
+    recent = state.sentiment[-3:]
+    if not recent:
+        return None
+    score = round(sum(recent) / len(recent), 2)
+    label: SentimentLabel = "negative" if score < 0 else "positive" if score > 0 else "neutral"
+    return SentimentInfo(label=label, score=score)
 
 
 def _tried(events: Sequence[Event]) -> list[str]:
@@ -129,6 +245,9 @@ class SummaryWriter:
         profile: Profile | None,
         now: datetime,
         facts: Mapping[str, str] | None = None,
+        topic: str | None = None,
+        reopens: str | None = None,
+        transcript_turns: int = 10,
     ) -> HandoffSummary:
         """The summary of a conversation handed over for ``reason``.
 
@@ -149,10 +268,18 @@ class SummaryWriter:
                 segment=facts.get("segment"),
                 facts={k: v for k, v in facts.items() if k not in ("name", "segment")},
             )
+        step = _NEXT_STEP.get(reason, "Read the transcript and continue.")
+        if topic is not None:
+            step = _TOPIC_STEP.get(topic, step)
         summary = HandoffSummary(
             conversation_id=state.conversation_id,
             reason=reason,
+            trigger=reason,
             queue=queue,
+            topic=topic,
+            sentiment=_sentiment(state),
+            after_hours=reopens is not None,
+            reopens=reopens,
             customer=customer,
             intent=next((i for i in reversed(intents) if i != HUMAN_INTENT), None),
             flow=state.flow.flow if state.flow else None,
@@ -162,12 +289,14 @@ class SummaryWriter:
             open_question=next(
                 (
                     e.text
-                    for e in reversed(events)
-                    if isinstance(e, UserUttered) and e.intent != HUMAN_INTENT
+                    for e in reversed(_heard(events))
+                    if e.intent != HUMAN_INTENT and not asks_for_person(e.text)
                 ),
                 None,
             ),
-            suggested_next_step=_NEXT_STEP.get(reason, "Read the transcript and continue."),
+            answered=_answered(events),
+            transcript=_transcript(events, transcript_turns),
+            suggested_next_step=step,
             created_at=now,
         )
         if self.chat_model is None:
