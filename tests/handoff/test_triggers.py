@@ -101,7 +101,7 @@ def test_the_human_agent_intent_is_a_request_and_the_phrase_rule_can_be_off() ->
         ("My husband passed away last month", "bereavement"),
         ("My mum died recently, what happens to her ISA?", "bereavement"),
         ("I want to make a formal complaint about my mortgage", "complaint"),
-        ("I’d like to complain about the branch staff", "complaint"),
+        ("I\u2019d like to complain about the branch staff", "complaint"),
     ],
 )
 def test_policy_topics(text: str, topic: str) -> None:
