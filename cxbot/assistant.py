@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from cxbot.config import CONFIG_FILE, CxbotConfig, load_config
 from cxbot.conversation.events import BotUttered, Event, UserUttered
+from cxbot.conversation.reducer import apply_all
 from cxbot.conversation.state import ConversationState
 from cxbot.conversation.store import ConcurrentUpdate, SQLiteConversationStore
 from cxbot.deps import TurnDeps
 from cxbot.embeddings import Embedder, SentenceTransformerEmbedder
-from cxbot.errors import ConfigError
+from cxbot.errors import ConfigError, UnknownConversation
 from cxbot.flows.actions import Action, builtin_actions
 from cxbot.flows.actions.calendar import SQLiteCalendar
 from cxbot.flows.engine import FlowEngine
@@ -390,6 +391,56 @@ class Assistant:
             now=self.deps.clock(),
         )
         return summary.model_copy(update={"slots": dict(slots or {})}) if slots else summary
+
+    def resume(
+        self,
+        conversation_id: str,
+        *,
+        note: str | None = None,
+        slots: Mapping[str, str] | None = None,
+        agent_id: str | None = None,
+    ) -> None:
+        """A human agent hands the conversation back to the assistant.
+
+        ``slots`` are corrections to the task in progress, validated like the customer's
+        input; the assistant then asks for what the task needs next, so the customer's next
+        message carries on where it stopped. Raises
+        :class:`~cxbot.errors.UnknownConversation` for a conversation that never started and
+        :class:`~cxbot.errors.InvalidSlot` for a slot or value the task does not accept
+        (nothing is stored then).
+        """
+        from cxbot.flows.actions import ActionContext
+        from cxbot.handoff.handback import hand_back
+
+        self.warm_up()
+        with self._lock(conversation_id):
+            for attempt in range(3):
+                state = self.deps.conversations.load(conversation_id)
+                if state.version == 0:
+                    raise UnknownConversation(
+                        f"no conversation with id {conversation_id!r} in the conversation store"
+                    )
+                ctx = ActionContext(
+                    customer_id=state.customer_id,
+                    now=self.deps.clock().replace(tzinfo=None),
+                    calendar=self.deps.calendar,
+                )
+                events = hand_back(
+                    state,
+                    flows=self.pipeline.flows,
+                    ctx=ctx,
+                    note=note,
+                    slots=slots,
+                    agent_id=agent_id,
+                    entity_names=self.pipeline.nlu.names,
+                )
+                after = apply_all(state, events, history_limit=self.config.limits.history_turns)
+                try:
+                    self.deps.conversations.commit(after, events)
+                    return
+                except ConcurrentUpdate:
+                    if attempt == 2:
+                        raise
 
     def state(self, conversation_id: str) -> ConversationState:
         return self.deps.conversations.load(conversation_id)

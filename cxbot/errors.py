@@ -18,6 +18,7 @@ __all__ = [
     "FlowSpecError",
     "IngestError",
     "InvalidMessage",
+    "InvalidSlot",
     "PromptError",
     "TurnError",
     "UnknownConversation",
@@ -94,3 +95,8 @@ class UnknownCustomer(TurnError):
 
 class UnknownConversation(TurnError):
     """The conversation id does not exist in the conversation store."""
+
+
+class InvalidSlot(TurnError):
+    """A slot given from outside a turn (an agent handing back) is not one of the flow's
+    slots, or its value fails the slot's validation."""
