@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import secrets
 import time
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from cxbot.types import Reply
 
 __all__ = ["STATIC_DIR", "create_app"]
+
+log = logging.getLogger("cxbot.server")
 
 STATIC_DIR = Path(__file__).with_name("static")
 """The widget's files, served under ``/widget/``."""
@@ -280,6 +283,12 @@ def create_app(
         config = assistant.config
     server = config.server if isinstance(config, CxbotConfig) else config
     auth = Authenticator(server, os.environ if env is None else env)
+    if auth.ephemeral_secret:
+        log.warning(
+            "%s is not set: session tokens are signed with a random secret and end when "
+            "the server restarts",
+            server.session_secret_env,
+        )
     assist = AgentAssist(assistant)
     hub = _AssistHub(assist)
     registry = _Registry(assistant.root / assistant.config.storage.dir / "server.sqlite")
@@ -341,12 +350,16 @@ def create_app(
 
     app.add_exception_handler(RequestValidationError, invalid_body)
 
-    async def conversation(cid: str) -> tuple[ConversationState, list[Event]]:
+    async def conversation(
+        cid: str, *, events: bool = True
+    ) -> tuple[ConversationState, list[Event]]:
+        """The state (and, if ``events``, the event log) of a known conversation."""
+
         def load() -> tuple[ConversationState, list[Event]]:
             state = store.load(cid)
             if state.version == 0:
                 raise UnknownConversation(f"no conversation {cid!r}")
-            return state, store.events(cid)
+            return state, store.events(cid) if events and state.handed_off else []
 
         return await asyncio.to_thread(load)
 
@@ -367,7 +380,7 @@ def create_app(
         """The session's own conversation; returns the customer id of the turn."""
         who.require("customer")
         who.may_use(cid)
-        await conversation(cid)
+        await conversation(cid, events=False)
         if who.customer_id and body.customer_id and body.customer_id != who.customer_id:
             raise AccessDenied("the session was opened for another customer")
         return who.customer_id or body.customer_id

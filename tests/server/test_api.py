@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cxbot.assistant import Assistant
+from cxbot.errors import ConfigError
 from cxbot.server import create_app
 
 GENERAL = "general"
@@ -486,3 +487,30 @@ def test_agents_receive_fresh_suggestions_after_each_customer_message(
         assert [r["last_customer_message"] for r in received] == messages
         assert all(r["conversation_id"] == cid and r["articles"] for r in received)
         assert ": heartbeat" in comments  # 0.2 s heartbeat while the turns run
+
+
+def test_a_key_without_its_variable_is_a_config_error(
+    project: Path, make_bot: Callable[..., Assistant]
+) -> None:
+    _, env = configure(project)
+    bot = make_bot(env=env)
+    del env["T_SUPERVISOR"]
+    with pytest.raises(ConfigError, match="T_SUPERVISOR"):
+        create_app(bot, env=env)
+
+
+def test_browsers_of_configured_origins_may_call(
+    project: Path, make_bot: Callable[..., Assistant]
+) -> None:
+    _, env = configure(project)
+    bot = make_bot(env=env)
+    server = bot.config.server.model_copy(update={"cors_origins": ("https://shop.example",)})
+    client = TestClient(create_app(bot, server, env=env))
+    preflight = {"Access-Control-Request-Method": "POST"}
+    allowed = client.options(
+        "/v1/sessions", headers={"Origin": "https://shop.example", **preflight}
+    )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
+    denied = client.options("/v1/sessions", headers={"Origin": "https://evil.example", **preflight})
+    assert "access-control-allow-origin" not in denied.headers
