@@ -440,6 +440,50 @@ def eval_guardrails(
         console.print(f"{name:>22}: {counts}")
 
 
+@eval_app.command("handoff")
+def eval_handoff(
+    project: Annotated[Path, typer.Option("--project", "-p", help="Project folder.")] = Path("."),
+    conversations: Annotated[
+        OptionalPath,
+        typer.Option(help="Scripted conversations (default: evals/*/handoff/conversations.yml)."),
+    ] = None,
+    json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
+) -> None:
+    """Handoff triggers and summaries on scripted conversations: trigger precision and
+    recall (overall and per reason), queue accuracy, summary field recall."""
+    from cxbot.evals.handoff import evaluate_handoffs, load_conversations, summary_line
+    from cxbot.evals.report import to_json
+
+    console = _console()
+    try:
+        if conversations is None:
+            found = sorted((project / "evals").glob("*/handoff/conversations.yml"))
+            if not found:
+                raise ConfigError(
+                    "no --conversations given and no evals/*/handoff/conversations.yml",
+                    file=project / "evals",
+                    fix="pass --conversations FILE",
+                )
+            conversations = found[0]
+        loaded = load_conversations(conversations)
+        bot = _assistant(project)
+        if bot.vector_store.count() == 0:
+            bot.ingest()
+        report = evaluate_handoffs(bot, loaded, progress=_progress(console))
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    for reason, scores in report["by_reason"].items():
+        console.print(
+            f"{reason:>22}: precision {scores['precision']:.1%}, recall {scores['recall']:.1%} "
+            f"({scores['correct']}/{scores['expected']})"
+        )
+    if report["failures"]:
+        console.print(f"{'not as expected':>22}: {', '.join(report['failures'])}")
+    console.print(summary_line(report))
+    if json_out is not None:
+        json_out.write_text(to_json(report), encoding="utf-8")
+
+
 @app.command()
 def bench(
     only: Annotated[
