@@ -210,6 +210,8 @@ class AgentAssist:
             profile=profile,
             now=bot.deps.clock(),
             facts=facts,
+            topic=handoff.topic if handoff else state.topic,
+            transcript_turns=bot.config.handoff.transcript_turns,
         )
 
     def suggest(self, conversation_id: str) -> AssistSuggestions:
