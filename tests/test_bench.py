@@ -4,6 +4,7 @@ shape and the sanity of its figures (not their absolute values)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,8 @@ def test_ingest_embeds_one_chunk_per_synthetic_section(report: dict[str, Any]) -
     ours = size["cxbot"]
     assert ours["chunks"] == INGEST
     assert ours["seconds"] > 0 and ours["peak_rss_mb"] >= ours["rss_before_mb"] > 0
+    cores = len(os.sched_getaffinity(0))
+    assert 0 < ours["cpu_s"] <= ours["seconds"] * cores * 1.1  # at most every core, always busy
     assert ours["chunks_per_s"] == pytest.approx(INGEST / ours["seconds"], rel=0.01)
     megabytes = size["corpus"]["megabytes"]
     assert ours["mb_per_s"] == pytest.approx(megabytes / ours["seconds"], rel=0.02, abs=1e-4)
@@ -153,6 +156,7 @@ def test_ingest_compares_with_the_naive_pipeline_on_the_same_files(
     assert 0 < naive["chunks"] <= INGEST
     assert naive["seconds"] > 0 and naive["peak_rss_mb"] > 0
     assert size["speedup"] == pytest.approx(naive["seconds"] / ours["seconds"], rel=0.02)
+    assert size["cpu_speedup"] == pytest.approx(naive["cpu_s"] / ours["cpu_s"], rel=0.02)
 
 
 def test_unchanged_reingest_is_much_faster_than_the_first(report: dict[str, Any]) -> None:
