@@ -24,6 +24,7 @@ PINNED = [
     "IngestError",
     "IngestReport",
     "InvalidMessage",
+    "InvalidSlot",
     "NLUResult",
     "PromptError",
     "Reply",
