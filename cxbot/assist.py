@@ -85,6 +85,10 @@ class SuggestedReply(_Out):
         description="knowledge: grounded in articles; flow: the task's next question."
     )
     citations: list[CitationOut] = Field(default_factory=list)
+    internal: bool = Field(
+        default=False,
+        description="Written from staff-only articles: guidance to act on, not to send as is.",
+    )
 
 
 class Article(_Out):
@@ -241,16 +245,26 @@ class AgentAssist:
             question, question_vector, hits = self._search(state, message, vector)
             # in a task, a knowledge answer only for a question beside it (not a slot value)
             answers = nlu.intent is not None if state.flow is not None else True
-            if answers and nlu.intent not in bot.pipeline.flows.flows and hits:
-                answer = bot.pipeline.answerer.run(question, question_vector, hits, {})
-                if answer is not None:
-                    replies.append(
-                        SuggestedReply(
-                            text=answer.text,
-                            kind="knowledge",
-                            citations=[_citation_out(c) for c in answer.citations],
+            if answers and nlu.intent not in bot.pipeline.flows.flows:
+                # one reply the customer may read as is, from public articles; one from the
+                # staff-only ones, for the agent to act on and put in their own words
+                public = bot.pipeline.retriever.run(question_vector, question)
+                staff = [h for h in hits if _internal(h)]
+                # the articles the public reply cites are listed too
+                known = {h.id for h in hits}
+                extra = [h for h in public if h.id not in known]
+                hits = sorted([*hits, *extra], key=lambda h: -h.score)
+                for group, internal in ((public, False), (staff, True)):
+                    answer = bot.pipeline.answerer.run(question, question_vector, group, {})
+                    if answer is not None:
+                        replies.append(
+                            SuggestedReply(
+                                text=answer.text,
+                                kind="knowledge",
+                                internal=internal,
+                                citations=[_citation_out(c) for c in answer.citations],
+                            )
                         )
-                    )
         return AssistSuggestions(
             conversation_id=conversation_id,
             handed_off=state.handed_off,
@@ -353,5 +367,10 @@ def _article(hit: Hit) -> Article:
         title=cited.title,
         snippet=cited.snippet,
         score=cited.score,
-        internal=hit.metadata.get("audience", PUBLIC) != PUBLIC,
+        internal=_internal(hit),
     )
+
+
+def _internal(hit: Hit) -> bool:
+    """Whether a passage is staff-only."""
+    return bool(hit.metadata.get("audience", PUBLIC) != PUBLIC)

@@ -36,8 +36,12 @@ def test_suggestions_are_grounded_and_staff_only_articles_are_flagged(
         assert article.snippet and article.title
     assert [a.score for a in got.articles] == sorted((a.score for a in got.articles), reverse=True)
     knowledge = [r for r in got.suggested_replies if r.kind == "knowledge"]
-    assert len(knowledge) == 1 and knowledge[0].citations
-    assert {c.source for c in knowledge[0].citations} <= {a.source for a in got.articles}
+    # one reply to send, from public articles; one to act on, from the staff guidance
+    assert [r.internal for r in knowledge] == [False, True]
+    for reply_ in knowledge:
+        assert reply_.citations
+        cited = {c.source for c in reply_.citations}
+        assert cited <= {a.source for a in got.articles if a.internal == reply_.internal}
     assert got.next_best_action == "answer from the top article"
 
 

@@ -339,7 +339,10 @@ def test_assist_and_summary_follow_the_conversation_into_the_handoff_queue(api: 
     got = response.json()
     assert got["conversation_id"] == cid
     assert any(a["internal"] and a["source"].startswith("internal/") for a in got["articles"])
-    assert got["suggested_replies"][0]["kind"] == "knowledge"
+    assert [(r["kind"], r["internal"]) for r in got["suggested_replies"]] == [
+        ("knowledge", False),
+        ("knowledge", True),
+    ]
     assert got["suggested_replies"][0]["citations"]
     assert got["summary"]["reason"] == "live"
     assert got["summary"]["customer"]["name"] == "Eleanor Whitcombe"
