@@ -128,3 +128,15 @@ def test_an_observed_attack_is_audited_but_kept_for_the_agent(
     assert any(isinstance(e, GuardrailTriggered) and e.action == "block" for e in events)
     assert events[-1] == UserUttered(attack)
     assert assist.suggest("phone-2").last_customer_message == attack
+
+
+def test_nothing_to_answer_from_means_offer_a_callback(bot: Assistant, assist: AgentAssist) -> None:
+    question = "Can you recommend a good pizza place near me?"
+    for _ in range(2):  # the second failure hands the conversation over
+        reply = bot.respond("pizza", question)
+        got = assist.suggest("pizza")
+        assert got.articles == [] and got.intent is None
+        assert [r.kind for r in got.suggested_replies] == []
+        assert got.next_best_action == "offer a callback"
+    assert reply.handoff is not None and got.handed_off
+    assert got.summary.reason == reply.handoff.reason

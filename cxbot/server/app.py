@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, assert_never
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,7 +38,7 @@ from cxbot.config import CxbotConfig, ServerConfig
 from cxbot.conversation.events import CustomerIdentified, Event, HandoffRequested
 from cxbot.conversation.reducer import apply_all
 from cxbot.conversation.state import ConversationState
-from cxbot.errors import BackendError, TurnError, UnknownConversation, UnknownCustomer
+from cxbot.errors import BackendError, CxbotError, TurnError, UnknownConversation, UnknownCustomer
 from cxbot.server.auth import AccessDenied, Authenticator, NotAuthenticated, Principal
 from cxbot.stream import FinalReply, StreamEvent, TextDelta
 
@@ -455,20 +455,26 @@ def create_app(
                 async for event in events:
                     yield event
 
-            async for event in all_events():
-                match event:
-                    case TextDelta():
-                        yield _sse("delta", {"text": event.text})
-                    case FinalReply():
-                        await asyncio.to_thread(registry.touch, cid)
-                        hub.customer_spoke(cid)
-                        yield _sse(
-                            "final",
-                            {
-                                "reply": _reply_json(event.reply),
-                                "replace_shown": event.replace_shown,
-                            },
-                        )
+            try:
+                async for event in all_events():
+                    yield await frame(event)
+            except CxbotError as exc:  # headers are sent: the failure is the last event
+                log.exception("streamed turn of %s failed", cid)
+                yield _sse("error", {"detail": str(exc)})
+
+        async def frame(event: StreamEvent) -> str:
+            match event:
+                case TextDelta():
+                    return _sse("delta", {"text": event.text})
+                case FinalReply():
+                    await asyncio.to_thread(registry.touch, cid)
+                    hub.customer_spoke(cid)
+                    return _sse(
+                        "final",
+                        {"reply": _reply_json(event.reply), "replace_shown": event.replace_shown},
+                    )
+                case _:
+                    assert_never(event)
 
         return StreamingResponse(write(), media_type="text/event-stream", headers=_SSE_HEADERS)
 
