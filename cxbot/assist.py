@@ -293,7 +293,9 @@ class AgentAssist:
         def retrieve(v: Vector, text: str) -> list[Hit]:
             return pipeline.retriever.run(v, text, internal=True)
 
-        history = state.history[:-1]  # what came before the message itself
+        # what came before the message itself (a reply to it may follow in the history)
+        spoke = [i for i, (who, _) in enumerate(state.history) if who == "user"]
+        history = state.history[: spoke[-1]] if spoke else state.history
         if pipeline.rewriter is not None and history:
             return pipeline.rewriter.search(
                 message,

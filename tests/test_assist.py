@@ -3,12 +3,16 @@ flagged, the flow's next prompt, live and handoff summaries, observed conversati
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
 import pytest
 
 from cxbot.assist import AGENT_ROUTE, AgentAssist
 from cxbot.assistant import Assistant
 from cxbot.conversation.events import BotUttered, GuardrailTriggered, UserUttered
 from cxbot.errors import InvalidMessage, UnknownConversation
+from cxbot.testing import StubLLMServer, StubRequest
 
 
 @pytest.fixture
@@ -140,3 +144,36 @@ def test_nothing_to_answer_from_means_offer_a_callback(bot: Assistant, assist: A
         assert got.next_best_action == "offer a callback"
     assert reply.handoff is not None and got.handed_off
     assert got.summary.reason == reply.handoff.reason
+
+
+def test_with_a_chat_model_the_customer_safe_reply_never_sees_staff_passages(
+    make_bot: Callable[..., Assistant],
+) -> None:
+    def respond(request: StubRequest) -> str:
+        prompt = request.last_user
+        if "suggested_next_step" in prompt:
+            return json.dumps(
+                {"reason": "live", "tried": [], "suggested_next_step": "Decide on the refund."}
+            )
+        if "(internal/" in prompt:
+            return "STAFF: a goodwill refund is within your authority [1]."
+        return "PUBLIC: the fee is set out in our tariff [1]."
+
+    with StubLLMServer(respond) as stub:
+        bot = make_bot(
+            env={
+                "CXBOT_LLM__BASE_URL": stub.base_url,
+                "CXBOT_LLM__MODEL": "stub-model",
+                "CXBOT_LLM_API_KEY": "test",
+                "CXBOT_LLM__MAX_RETRIES": "0",
+            }
+        )
+        reply = bot.respond("llm", "Can you refund the fee you charged me as a goodwill gesture?")
+        assert reply.text.startswith("PUBLIC")
+        got = AgentAssist(bot).suggest("llm")
+    texts = {r.internal: r.text for r in got.suggested_replies if r.kind == "knowledge"}
+    assert texts[False].startswith("PUBLIC") and texts[True].startswith("STAFF")
+    staff = next(r for r in got.suggested_replies if r.internal)
+    assert staff.citations and all(c.source.startswith("internal/") for c in staff.citations)
+    assert got.summary.written_by == "llm"
+    assert got.summary.suggested_next_step == "Decide on the refund."
