@@ -484,8 +484,19 @@ class ServerConfig(_Section):
     )
     max_body_bytes: int = Field(16384, gt=0, description="Largest accepted request body.")
     cors_origins: tuple[str, ...] = Field(
-        (), description="Origins allowed to call the API from a browser (widget pages)."
+        (),
+        description=(
+            "Origins allowed to call the API from a browser (widget pages); from the "
+            "environment as a comma-separated list."
+        ),
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):  # CXBOT_SERVER__CORS_ORIGINS=https://a.example,https://b…
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
 
 
 class CxbotConfig(_Section):

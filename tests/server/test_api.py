@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cxbot.assistant import Assistant
+from cxbot.config import load_config
 from cxbot.errors import ConfigError
 from cxbot.server import create_app
 
@@ -517,3 +518,9 @@ def test_browsers_of_configured_origins_may_call(
     assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
     denied = client.options("/v1/sessions", headers={"Origin": "https://evil.example", **preflight})
     assert "access-control-allow-origin" not in denied.headers
+
+
+def test_origins_can_come_from_the_environment(project: Path) -> None:
+    env = {"CXBOT_SERVER__CORS_ORIGINS": "https://a.example, https://b.example"}
+    config = load_config(project, env=env)
+    assert config.server.cors_origins == ("https://a.example", "https://b.example")
