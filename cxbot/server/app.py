@@ -8,6 +8,12 @@ kinds and a heartbeat comment do not need another dependency.
 Routes: ``/healthz``, ``/readyz``; ``POST /v1/sessions``; a conversation's ``messages``
 (JSON) and ``messages/stream`` (SSE), ``summary``, ``assist``, ``events`` (SSE of assist
 updates), ``observe``; ``GET /v1/conversations``; ``POST /v1/admin/ingest``; ``/widget/``.
+A streamed turn that fails after its first event ends with an ``error`` event.
+
+One process: assist updates reach the agents listening to the process that took the
+customer's message, and ``GET /v1/conversations`` lists the conversations opened through
+this server's storage folder (``server.sqlite``). Several workers need a shared channel for
+the updates (e.g. Redis pub/sub) before they can share the event stream.
 """
 
 from __future__ import annotations
