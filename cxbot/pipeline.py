@@ -345,9 +345,11 @@ class Pipeline:
         assert turn.nlu is not None
         cfg = self.deps.config.handoff
         topic = policy_topic(turn.nlu, turn.text, cfg)
-        turn.events.append(
-            TurnAssessed(unsure(turn.nlu, turn.state, cfg), score_sentiment(turn.text).score, topic)
-        )
+        sentiment = score_sentiment(turn.text).score
+        assessed = TurnAssessed(unsure(turn.nlu, turn.state, cfg), sentiment, topic)
+        before = apply_all(turn.state, turn.events)
+        if apply_all(before, [assessed]) != before:  # a neutral, understood turn changes nothing
+            turn.events.append(assessed)
         reason = customer_request(turn.nlu, turn.text, cfg)
         if reason is None and topic is not None:
             reason = "policy_topic"

@@ -83,10 +83,11 @@ def apply(state: ConversationState, event: Event, *, history_limit: int = 20) ->
         case HandoffRequested():
             return replace(state, handed_off=True, topic=event.topic or state.topic)
         case TurnAssessed():
+            window = (*state.sentiment, event.sentiment)[-_SENTIMENT_KEPT:]
             return replace(
                 state,
                 unsure_turns=state.unsure_turns + 1 if event.unsure else 0,
-                sentiment=(*state.sentiment, event.sentiment)[-_SENTIMENT_KEPT:],
+                sentiment=window if any(window) else (),  # all neutral: nothing to remember
                 topic=event.topic or state.topic,
             )
         case HandedBack():

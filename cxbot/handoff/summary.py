@@ -207,10 +207,10 @@ def _transcript(events: Sequence[Event], limit: int) -> list[TranscriptLine]:
     return lines[-limit:]
 
 
-def _sentiment(state: ConversationState) -> SentimentInfo | None:
+def _sentiment(state: ConversationState) -> SentimentInfo:
     recent = state.sentiment[-3:]
     if not recent:
-        return None
+        return SentimentInfo(label="neutral", score=0.0)
     score = round(sum(recent) / len(recent), 2)
     label: SentimentLabel = "negative" if score < 0 else "positive" if score > 0 else "neutral"
     return SentimentInfo(label=label, score=score)
