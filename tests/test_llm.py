@@ -96,7 +96,7 @@ def _new_requests(server: StubLLMServer, before: int) -> list[StubRequest]:
 
 
 def _hits(bot: Assistant, embedder: SentenceTransformerEmbedder, text: str) -> list[Hit]:
-    return bot.pipeline.retriever.run(embedder.embed_query(text))
+    return bot.pipeline.retriever.run(embedder.embed_query(text), text)
 
 
 # -- wiring ------------------------------------------------------------------------------
