@@ -1514,8 +1514,7 @@ def _project_embedder(project: Path) -> SentenceTransformerEmbedder:
     from cxbot.config import load_config
     from cxbot.embeddings import SentenceTransformerEmbedder
 
-    settings = load_config(project).embeddings
-    model = SentenceTransformerEmbedder(settings.model, batch_size=settings.batch_size)
+    model = SentenceTransformerEmbedder.from_config(load_config(project).embeddings)
     model.warm_up()
     return model
 

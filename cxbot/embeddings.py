@@ -149,7 +149,7 @@ class SentenceTransformerEmbedder:
         self,
         model: str = DEFAULT_MODEL,
         *,
-        batch_size: int = 64,
+        batch_size: int = 32,
         cache_size: int = 4096,
         precision: Precision = "auto",
     ) -> None:
