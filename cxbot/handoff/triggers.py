@@ -105,10 +105,13 @@ def customer_asked(nlu: NLUResult) -> bool:
 def customer_request(
     nlu: NLUResult | None, text: str, config: HandoffConfig
 ) -> HandoffReason | None:
-    """``customer_request`` when the intent is ``human_agent`` or the phrase rule fires."""
+    """``customer_request`` when the intent is ``human_agent``, or when the classifier
+    recognised no intent and the phrase rule fires ("can I come in and talk to someone about
+    a mortgage?" is a booking the assistant can make, not a request for a person)."""
     if nlu is not None and customer_asked(nlu):
         return "customer_request"
-    if config.request_phrases and asks_for_person(text):
+    recognised = nlu is not None and nlu.intent is not None
+    if config.request_phrases and not recognised and asks_for_person(text):
         return "customer_request"
     return None
 
