@@ -456,67 +456,66 @@ def _report(
 
 
 def _refusal_case(query: RetrievalQuery, has_evidence: bool) -> dict[str, Any]:
-    return {
-        "key": f"rag/{query.id}",
-        "suite": "rag",
-        "id": query.id,
-        "title": "",
-        "tags": ["unanswerable"],
-        "passed": not has_evidence,
-        "error": None,
-        "turns": [
-            {
-                "user": query.question,
-                "reply": "",
-                "route": "rag",
-                "intent": None,
-                "confidence": 0.0,
-                "citations": [],
-                "handoff": False,
-                "checks": [
-                    {
-                        "evaluator": "retrieval",
-                        "metric": "don't know",
-                        "passed": not has_evidence,
-                        "expected": "no evidence",
-                        "got": "evidence found" if has_evidence else "no evidence",
-                    }
-                ],
-            }
-        ],
-    }
+    return _case_record(
+        query,
+        ["unanswerable"],
+        [],
+        metric="don't know",
+        passed=not has_evidence,
+        expected="no evidence",
+        got="evidence found" if has_evidence else "no evidence",
+    )
 
 
 def _case(
     query: RetrievalQuery, ranked: Sequence[str], scores: dict[str, float], mode: str
 ) -> dict[str, Any]:
-    passed = scores["hit@5"] == 1.0
+    return _case_record(
+        query,
+        ["follow-up"] if query.context else [],
+        list(ranked[:5]),
+        metric=f"{mode} hit@5",
+        passed=scores["hit@5"] == 1.0,
+        expected=list(query.gold_ids),
+        got=list(ranked[:5]),
+    )
+
+
+def _case_record(
+    query: RetrievalQuery,
+    tags: list[str],
+    citations: list[str],
+    *,
+    metric: str,
+    passed: bool,
+    expected: Any,
+    got: Any,
+) -> dict[str, Any]:
+    """One query as a case of the eval report (the format of :mod:`cxbot.evals.runner`)."""
+    check = {
+        "evaluator": "retrieval",
+        "metric": metric,
+        "passed": passed,
+        "expected": expected,
+        "got": got,
+    }
+    turn = {
+        "user": query.question,
+        "reply": "",
+        "route": "rag",
+        "intent": None,
+        "confidence": 0.0,
+        "citations": citations,
+        "handoff": False,
+        "checks": [check],
+    }
     return {
         "key": f"rag/{query.id}",
         "suite": "rag",
         "id": query.id,
         "title": "",
-        "tags": ["follow-up"] if query.context else [],
+        "tags": tags,
         "passed": passed,
         "error": None,
-        "turns": [
-            {
-                "user": query.question,
-                "reply": "",
-                "route": "rag",
-                "intent": None,
-                "confidence": 0.0,
-                "citations": list(ranked[:5]),
-                "handoff": False,
-                "checks": [
-                    {
-                        "evaluator": "retrieval",
-                        "metric": f"{mode} hit@5",
-                        "passed": passed,
-                        "expected": list(query.gold_ids),
-                        "got": list(ranked[:5]),
-                    }
-                ],
-            }
-        ],
+        "turns": [turn],
     }
