@@ -128,7 +128,7 @@ RAG_SCRIPT: Final[tuple[tuple[str, str | None], ...]] = (
     ("Can I overpay my mortgage without a charge?", None),
     ("How do I set up a standing order?", None),
     ("Is the Harbour Street branch open on bank holidays?", None),
-    ("How do I make a complaint?", None),
+    ("How long does a replacement card take to arrive?", None),
     ("Where can I find my statements?", None),
     ("What documents do I need to open an account?", None),
     ("How much is the overdraft fee?", "C-1002"),
