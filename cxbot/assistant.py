@@ -101,11 +101,7 @@ class Assistant:
         intents = load_intents(root / config.nlu.intents_file)
         storage = root / config.storage.dir
         if embedder is None:
-            embedder = SentenceTransformerEmbedder(
-                config.embeddings.model,
-                batch_size=config.embeddings.batch_size,
-                cache_size=config.embeddings.cache_size,
-            )
+            embedder = SentenceTransformerEmbedder.from_config(config.embeddings)
         if chat_model is None:
             chat_model = build_chat_model(config.llm, env)
         profiles = SQLiteProfileStore(

@@ -1,9 +1,14 @@
 """Keyword index of the knowledge chunks: SQLite FTS5 with BM25, kept next to the vector
 store and written by the same ingest (per document, before its hash is recorded).
 
-Each row keeps its chunk's ``audience``; a customer's search only matches ``public`` rows.
-An index written before the column existed is dropped and rebuilt by the next ingest (it
-re-indexes everything when the keyword index is empty)."""
+Chunks customers may see and staff-only chunks are in two FTS5 tables (``public``,
+``internal``), so a customer's search reads only the first and pays for no filter. An
+ordinary table maps each source to its rows, so replacing a document's chunks deletes by
+rowid instead of scanning the index. A query first asks for chunks holding every term of
+the question and, when fewer than ``k`` do, for chunks holding any of them — the "any"
+query is the costly one on a big index (it scores every chunk with a common word), and a
+specific question rarely needs it. An index in an older layout is dropped and rebuilt by
+the next ingest (which re-indexes everything when the keyword index is empty)."""
 
 from __future__ import annotations
 
@@ -26,6 +31,21 @@ _STOP = frozenset(
         "when", "where", "which", "who", "why", "will", "with", "you", "your",
     }
 )  # fmt: skip
+_TABLES = {True: "public", False: "internal"}
+"""FTS5 table per audience: public (customers may see) or internal (staff only)."""
+_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS rows (rowid INTEGER PRIMARY KEY, source TEXT NOT NULL, "
+    "public INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS rows_source ON rows (source)",
+    *(
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5(id UNINDEXED, title, text, "
+        "tokenize='porter unicode61')"
+        for table in _TABLES.values()
+    ),
+]
+
+Row = tuple[str, str, str, str] | tuple[str, str, str, str, str]
+"""(id, source, title, text[, audience])."""
 
 
 class LexicalIndex:
@@ -36,13 +56,11 @@ class LexicalIndex:
         self._conn = ThreadLocalSQLite(self.path)
         conn = self._conn()
         try:
-            columns = [row[1] for row in conn.execute("PRAGMA table_info(chunks)")]
-            if columns and "audience" not in columns:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "chunks" in tables:  # the single-table layout of earlier versions
                 conn.execute("DROP TABLE chunks")
-            conn.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(id UNINDEXED, "
-                "source UNINDEXED, audience UNINDEXED, title, text, tokenize='porter unicode61')"
-            )
+            for statement in _SCHEMA:
+                conn.execute(statement)
         except Exception as exc:  # sqlite3.OperationalError when FTS5 is not compiled in
             raise BackendError(f"SQLite FTS5 is unavailable: {exc}") from exc
 
@@ -64,52 +82,82 @@ class LexicalIndex:
             sources=[source],
         )
 
-    def replace_many(
-        self,
-        rows: Sequence[tuple[str, str, str, str] | tuple[str, str, str, str, str]],
-        *,
-        sources: Sequence[str] = (),
-    ) -> None:
+    def replace_many(self, rows: Sequence[Row], *, sources: Sequence[str] = ()) -> None:
         """Replace the chunks of many sources in one transaction.
 
         Rows are (id, source, title, text[, audience]); the old rows of every source named
         by a row or in ``sources`` are deleted first.
         """
-        full = [(*r, PUBLIC) if len(r) == 4 else r for r in rows]
-        names = dict.fromkeys([*sources, *(r[1] for r in full)])
+        names = list(dict.fromkeys([*sources, *(r[1] for r in rows)]))
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany("DELETE FROM chunks WHERE source = ?", [(s,) for s in names])
-            conn.executemany(
-                "INSERT INTO chunks (id, source, title, text, audience) VALUES (?, ?, ?, ?, ?)",
-                full,
-            )
+            for name in names:
+                self._delete(name)
+            for row in rows:
+                public = (row[4] if len(row) == 5 else PUBLIC) == PUBLIC
+                rowid = conn.execute(
+                    "INSERT INTO rows (source, public) VALUES (?, ?)", (row[1], int(public))
+                ).lastrowid
+                conn.execute(
+                    f"INSERT INTO {_TABLES[public]} (rowid, id, title, text) VALUES (?, ?, ?, ?)",
+                    (rowid, row[0], row[2], row[3]),
+                )
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
+    def _delete(self, source: str) -> None:
+        conn = self._conn()
+        for public, table in _TABLES.items():
+            conn.execute(
+                f"DELETE FROM {table} WHERE rowid IN "
+                "(SELECT rowid FROM rows WHERE source = ? AND public = ?)",
+                (source, int(public)),
+            )
+        conn.execute("DELETE FROM rows WHERE source = ?", (source,))
+
     def delete_source(self, source: str) -> None:
-        self._conn().execute("DELETE FROM chunks WHERE source = ?", (source,))
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._delete(source)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def count(self) -> int:
-        return int(self._conn().execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        return int(self._conn().execute("SELECT COUNT(*) FROM rows").fetchone()[0])
 
     def query(self, text: str, k: int, *, internal: bool = False) -> list[tuple[str, float]]:
         """Chunk ids and BM25 scores (higher is better), best first; staff-only chunks only
-        when ``internal``."""
-        words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+        when ``internal``. Chunks with every term come first; when fewer than ``k`` have
+        every term, chunks with any term fill the list."""
+        words = list(dict.fromkeys(w for w in _WORD.findall(text.lower()) if w not in _STOP))
         if not words:
             return []
-        match = " OR ".join('"' + w.replace('"', "") + '"' for w in dict.fromkeys(words))
-        audience = "" if internal else f" AND audience = '{PUBLIC}'"
-        rows = self._conn().execute(
-            "SELECT id, -bm25(chunks, 0, 0, 0, 2.0, 1.0) AS score FROM chunks "
-            f"WHERE chunks MATCH ?{audience} ORDER BY score DESC LIMIT ?",
-            (match, k),
-        )
-        return [(str(i), float(s)) for i, s in rows]
+        terms = ['"' + w.replace('"', "") + '"' for w in words]
+        found = self._match(" AND ".join(terms), k, internal)
+        if len(found) < k and len(terms) > 1:
+            seen = {chunk_id for chunk_id, _ in found}
+            found += [
+                hit for hit in self._match(" OR ".join(terms), k, internal) if hit[0] not in seen
+            ][: k - len(found)]
+        return found
+
+    def _match(self, expression: str, k: int, internal: bool) -> list[tuple[str, float]]:
+        tables = list(_TABLES.values()) if internal else [_TABLES[True]]
+        hits: list[tuple[str, float]] = []
+        for table in tables:
+            rows = self._conn().execute(
+                f"SELECT id, -bm25({table}, 0, 2.0, 1.0) AS score FROM {table} "
+                f"WHERE {table} MATCH ? ORDER BY score DESC LIMIT ?",
+                (expression, k),
+            )
+            hits += [(str(i), float(s)) for i, s in rows]
+        return sorted(hits, key=lambda hit: -hit[1])[:k]
 
     def close(self) -> None:
         self._conn.close()
