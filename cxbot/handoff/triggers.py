@@ -122,9 +122,22 @@ def _phrase(pattern: str) -> re.Pattern[str]:
     return re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE)
 
 
+_PROCESS_QUESTION = re.compile(
+    r"^\W*(how (do|can|would|should|long)|where (do|can|should)|who (do|should)|"
+    r"what('s| is| are) (the|your) (process|procedure|steps)|"
+    r"what (happens|should i do) (if|when))\b",
+    re.IGNORECASE,
+)
+"""A question about how something works ("How do I make a complaint?"): answered from the
+knowledge, not handed over, even when it names a policy topic."""
+
+
 def policy_topic(nlu: NLUResult | None, text: str, config: HandoffConfig) -> str | None:
-    """The policy topic (complaint, bereavement, fraud…) the message is about, if any."""
+    """The policy topic (complaint, bereavement, fraud…) the message is about, if any; a
+    question about the process is about none."""
     normalised = text.replace("\u2019", "'")
+    if _PROCESS_QUESTION.search(normalised):
+        return None
     for name, topic in config.policy_topics.items():
         if nlu is not None and nlu.intent is not None and nlu.intent in topic.intents:
             return name

@@ -1,8 +1,9 @@
 """Keyword index of the knowledge chunks: SQLite FTS5 with BM25, kept next to the vector
 store and written by the same ingest (per document, before its hash is recorded).
 
-Chunks customers may see and staff-only chunks are in two FTS5 tables (``public``,
-``internal``), so a customer's search reads only the first and pays for no filter. An
+Two FTS5 tables: ``public`` holds the chunks customers may see and ``everything`` every
+chunk, staff-only ones included — a customer's search reads only the first and pays for no
+filter, and a staff search ranks all chunks with one set of term statistics. An
 ordinary table maps each source to its rows, so replacing a document's chunks deletes by
 rowid instead of scanning the index. A query first asks for chunks holding every term of
 the question and, when fewer than ``k`` do, for chunks holding any of them — the "any"
@@ -31,8 +32,8 @@ _STOP = frozenset(
         "when", "where", "which", "who", "why", "will", "with", "you", "your",
     }
 )  # fmt: skip
-_TABLES = {True: "public", False: "internal"}
-"""FTS5 table per audience: public (customers may see) or internal (staff only)."""
+PUBLIC_TABLE, ALL_TABLE = "public", "everything"
+"""FTS5 tables: what customers may see; every chunk (what staff may see)."""
 _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS rows (rowid INTEGER PRIMARY KEY, source TEXT NOT NULL, "
     "public INTEGER NOT NULL)",
@@ -40,7 +41,7 @@ _SCHEMA = [
     *(
         f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5(id UNINDEXED, title, text, "
         "tokenize='porter unicode61')"
-        for table in _TABLES.values()
+        for table in (PUBLIC_TABLE, ALL_TABLE)
     ),
 ]
 
@@ -57,8 +58,9 @@ class LexicalIndex:
         conn = self._conn()
         try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-            if "chunks" in tables:  # the single-table layout of earlier versions
-                conn.execute("DROP TABLE chunks")
+            for old in ("chunks", "internal"):  # the layouts of earlier versions
+                if old in tables:
+                    conn.execute(f"DROP TABLE {old}")
             for statement in _SCHEMA:
                 conn.execute(statement)
         except Exception as exc:  # sqlite3.OperationalError when FTS5 is not compiled in
@@ -99,10 +101,11 @@ class LexicalIndex:
                 rowid = conn.execute(
                     "INSERT INTO rows (source, public) VALUES (?, ?)", (row[1], int(public))
                 ).lastrowid
-                conn.execute(
-                    f"INSERT INTO {_TABLES[public]} (rowid, id, title, text) VALUES (?, ?, ?, ?)",
-                    (rowid, row[0], row[2], row[3]),
-                )
+                for table in (PUBLIC_TABLE, ALL_TABLE) if public else (ALL_TABLE,):
+                    conn.execute(
+                        f"INSERT INTO {table} (rowid, id, title, text) VALUES (?, ?, ?, ?)",
+                        (rowid, row[0], row[2], row[3]),
+                    )
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -110,11 +113,10 @@ class LexicalIndex:
 
     def _delete(self, source: str) -> None:
         conn = self._conn()
-        for public, table in _TABLES.items():
+        for table in (PUBLIC_TABLE, ALL_TABLE):
             conn.execute(
-                f"DELETE FROM {table} WHERE rowid IN "
-                "(SELECT rowid FROM rows WHERE source = ? AND public = ?)",
-                (source, int(public)),
+                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM rows WHERE source = ?)",
+                (source,),
             )
         conn.execute("DELETE FROM rows WHERE source = ?", (source,))
 
@@ -148,16 +150,13 @@ class LexicalIndex:
         return found
 
     def _match(self, expression: str, k: int, internal: bool) -> list[tuple[str, float]]:
-        tables = list(_TABLES.values()) if internal else [_TABLES[True]]
-        hits: list[tuple[str, float]] = []
-        for table in tables:
-            rows = self._conn().execute(
-                f"SELECT id, -bm25({table}, 0, 2.0, 1.0) AS score FROM {table} "
-                f"WHERE {table} MATCH ? ORDER BY score DESC LIMIT ?",
-                (expression, k),
-            )
-            hits += [(str(i), float(s)) for i, s in rows]
-        return sorted(hits, key=lambda hit: -hit[1])[:k]
+        table = ALL_TABLE if internal else PUBLIC_TABLE
+        rows = self._conn().execute(
+            f"SELECT id, -bm25({table}, 0, 2.0, 1.0) AS score FROM {table} "
+            f"WHERE {table} MATCH ? ORDER BY score DESC LIMIT ?",
+            (expression, k),
+        )
+        return [(str(i), float(s)) for i, s in rows]
 
     def close(self) -> None:
         self._conn.close()
