@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cxbot.assistant import Assistant
-
 from cxbot.embeddings import SentenceTransformerEmbedder
 from cxbot.evals.datasets import RetrievalQuery, load_corpus, load_queries
 from cxbot.evals.rag import MODES, evaluate_project_retrieval, evaluate_retrieval, search_text

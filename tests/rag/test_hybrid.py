@@ -56,7 +56,7 @@ def test_keyword_search_prefers_chunks_with_every_term_and_keeps_audiences_apart
     )
     # every term ("overdraft", "fee") in a#0 only; "any term" rows fill up to k
     assert [i for i, _ in index.query("overdraft fee", 1)] == ["a#0"]
-    assert [i for i, _ in index.query("overdraft fee", 3)][0] == "a#0"
+    assert index.query("overdraft fee", 3)[0][0] == "a#0"
     assert {i for i, _ in index.query("overdraft fee", 3)} == {"a#0", "a#1", "c#0"}
     assert "b#0" in {i for i, _ in index.query("overdraft fee", 4, internal=True)}
     index.replace_source("b.md", ["b#1"], ["Refunds"], ["Refund limits"], ["internal"])
