@@ -361,9 +361,9 @@ def _citation_out(citation: Citation) -> CitationOut:
 
 
 def _article(hit: Hit) -> Article:
-    from cxbot.rag.answer import _citation  # the title and snippet answers cite
+    from cxbot.rag.answer import citation_of  # the title and snippet answers cite
 
-    cited = _citation(hit)
+    cited = citation_of(hit)
     return Article(
         source=cited.source,
         title=cited.title,

@@ -21,7 +21,7 @@ from cxbot.types import Citation
 if TYPE_CHECKING:
     from cxbot.embeddings import Embedder, Vector
 
-__all__ = ["Answer", "Answerer", "relevant_facts"]
+__all__ = ["Answer", "Answerer", "citation_of", "relevant_facts"]
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
 _CITED = re.compile(r"\[(\d+)\]")
@@ -60,7 +60,8 @@ def _sentences(text: str) -> list[str]:
     return out
 
 
-def _citation(hit: Hit) -> Citation:
+def citation_of(hit: Hit) -> Citation:
+    """How a passage is cited: its source, title (with section and page) and a snippet."""
     meta = hit.metadata
     title = str(meta.get("title", ""))
     if meta.get("section") and meta.get("section") != title:
@@ -167,7 +168,7 @@ class Answerer:
         for rank in used:
             text = " ".join(s for r, _, s in chosen if r == rank)
             parts.append(f"{text} [{used.index(rank) + 1}]")
-        citations = [_citation(hits[rank]) for rank in used]
+        citations = [citation_of(hits[rank]) for rank in used]
         if facts:
             parts.insert(0, self._facts_text(facts))
             citations += [
@@ -210,7 +211,7 @@ class Answerer:
         """``text`` with the passages its ``[n]`` markers cite (all of them if it has none)."""
         cited = {int(n) for n in _CITED.findall(text) if 0 < int(n) <= len(hits)}
         chosen = sorted(cited) if cited else list(range(1, len(hits) + 1))
-        citations = [_citation(hits[n - 1]) for n in chosen]
+        citations = [citation_of(hits[n - 1]) for n in chosen]
         citations += [Citation(f"profile: {k}", k.replace("_", " "), v) for k, v in facts.items()]
         return Answer(text, tuple(citations))
 
