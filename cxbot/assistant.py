@@ -245,9 +245,18 @@ class Assistant:
             calendar=SQLiteCalendar(storage / "calendar.sqlite", self._calendar_fixture),
             clock=clock or self.deps.clock,
         )
+        return self._twin(deps)
+
+    def with_config(self, config: CxbotConfig) -> Assistant:
+        """A twin whose turns read ``config`` (e.g. other business hours), sharing models,
+        stores and knowledge: for evals and tests."""
+        self.warm_up()
+        return self._twin(replace(self.deps, config=config))
+
+    def _twin(self, deps: TurnDeps) -> Assistant:
         twin = Assistant(
             self.root,
-            self.config,
+            deps.config,
             self.pipeline.with_deps(deps),
             vector_store=self.vector_store,
             manifest_path=self._manifest_path,

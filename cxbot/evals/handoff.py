@@ -190,7 +190,7 @@ def evaluate_handoffs(
     if conversations.handoff:
         merged = {**bot.config.handoff.model_dump(), **conversations.handoff}
         config = bot.config.model_copy(update={"handoff": HandoffConfig.model_validate(merged)})
-        bot = _with_config(bot, config)
+        bot = bot.with_config(config)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="cxbot-eval-handoff-") as tmp:
         for index, conversation in enumerate(conversations.conversations):
@@ -234,26 +234,6 @@ def evaluate_handoffs(
             or not all(c["ok"] for c in r["fields"].values())
         ],
     }
-
-
-def _with_config(bot: Assistant, config: Any) -> Assistant:
-    """A twin of ``bot`` whose turns read ``config`` (same models, stores and knowledge)."""
-    from dataclasses import replace
-
-    from cxbot.assistant import Assistant
-
-    bot.warm_up()
-    deps = replace(bot.deps, config=config)
-    twin = Assistant(
-        bot.root,
-        config,
-        bot.pipeline.with_deps(deps),
-        vector_store=bot.vector_store,
-        manifest_path=bot._manifest_path,
-        calendar_fixture=bot._calendar_fixture,
-    )
-    twin._warm = True
-    return twin
 
 
 def summary_line(report: Mapping[str, Any]) -> str:
