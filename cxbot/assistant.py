@@ -24,7 +24,7 @@ from cxbot.flows.actions.calendar import SQLiteCalendar
 from cxbot.flows.engine import FlowEngine
 from cxbot.flows.spec import load_flows, load_intents
 from cxbot.guardrails.base import Guardrail
-from cxbot.guardrails.registry import GuardrailDeps, builtin_guardrails
+from cxbot.guardrails.registry import GuardrailDeps, available_guardrails
 from cxbot.handoff.summary import HandoffSummary, SummaryWriter
 from cxbot.llm import build_chat_model
 from cxbot.nlu.intent import IntentClassifier, IntentScorer, TrainedIntentClassifier
@@ -123,12 +123,14 @@ class Assistant:
             PromptTask.SYSTEM, company=config.company, assistant_name=config.assistant_name
         )
         guard_deps = GuardrailDeps(
-            injection_similarity=config.guardrails.injection_similarity,
+            config=config.guardrails,
             system_prompt=system_prompt,
+            prompts=prompts,
             embed_many=lambda texts: embedder.embed_documents(texts),
             known_contacts=profiles.all_contacts,
+            chat_model=chat_model,
         )
-        factories = builtin_guardrails()
+        plugins = available_guardrails()
         examples: dict[str, tuple[str, ...]] = {i.name: i.examples for i in intents.intents}
         examples.update({name: spec.examples for name, spec in flows.items()})
         store = vector_store or (
@@ -140,8 +142,8 @@ class Assistant:
         field_vectors: dict[str, Any] = {}
         pipeline = Pipeline(
             deps,
-            input_guardrails=[factories[n](guard_deps) for n in config.guardrails.input],
-            output_guardrails=[factories[n](guard_deps) for n in config.guardrails.output],
+            input_guardrails=[plugins[n].build(guard_deps) for n in config.guardrails.input],
+            output_guardrails=[plugins[n].build(guard_deps) for n in config.guardrails.output],
             nlu=NLUStage(
                 _intent_classifier(config, examples, embedder, storage, root),
                 names=lambda: _entity_names(calendar),

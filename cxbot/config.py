@@ -568,12 +568,15 @@ def _check_references(config: CxbotConfig, data: Any, path: Path) -> None:
     """Names that point elsewhere must exist: guardrails by name."""
     import difflib
 
-    from cxbot.guardrails.registry import INPUT_GUARDRAILS, OUTPUT_GUARDRAILS
+    from cxbot.guardrails.registry import available_guardrails, guardrail_names
 
-    for stage, names, known in (
-        ("input", config.guardrails.input, INPUT_GUARDRAILS),
-        ("output", config.guardrails.output, OUTPUT_GUARDRAILS),
-    ):
+    plugins = available_guardrails()
+    stages: tuple[tuple[Literal["input", "output"], tuple[str, ...]], ...] = (
+        ("input", config.guardrails.input),
+        ("output", config.guardrails.output),
+    )
+    for stage, names in stages:
+        known = guardrail_names(stage, plugins)
         for index, name in enumerate(names):
             if name in known:
                 continue

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cxbot.guardrails.base import GuardrailContext, Verdict
+from cxbot.guardrails.registry import GuardrailPlugin
 
 __all__ = ["InjectionGuard", "normalise"]
 
@@ -85,3 +86,11 @@ class InjectionGuard:
         if score >= self.threshold:
             return Verdict("block", "similar to a known injection attack", score)
         return Verdict("allow", "", score)
+
+
+PLUGIN = GuardrailPlugin(
+    "injection",
+    "input",
+    lambda deps: InjectionGuard(deps.embed_many, deps.config.injection_similarity),
+    "Blocks prompt-injection and jailbreak attempts.",
+)

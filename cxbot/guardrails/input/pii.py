@@ -8,6 +8,7 @@ never to the transcript.
 from __future__ import annotations
 
 from cxbot.guardrails.base import ALLOW, GuardrailContext, Verdict
+from cxbot.guardrails.registry import GuardrailPlugin
 from cxbot.nlu.entities import extract_entities
 from cxbot.types import EntityKind
 
@@ -47,3 +48,8 @@ class PiiRedactor:
         if not kinds:
             return ALLOW
         return Verdict("rewrite", "redacted " + ", ".join(sorted(set(kinds))), 1.0, redacted)
+
+
+PLUGIN = GuardrailPlugin(
+    "pii", "input", lambda deps: PiiRedactor(), "Redacts contact, card and account numbers."
+)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Collection
 
 from cxbot.guardrails.base import ALLOW, GuardrailContext, Verdict
+from cxbot.guardrails.registry import GuardrailPlugin
 from cxbot.nlu.entities import extract_entities
 
 __all__ = ["PiiLeakGuard", "PromptLeakGuard"]
@@ -57,3 +58,17 @@ class PromptLeakGuard:
         if shared:
             return Verdict("block", "reply repeats the system prompt", min(1.0, len(shared) / 5))
         return ALLOW
+
+
+PII_LEAK = GuardrailPlugin(
+    "pii_leak",
+    "output",
+    lambda deps: PiiLeakGuard(deps.known_contacts),
+    "Blocks replies with another customer's contact or card data.",
+)
+PROMPT_LEAK = GuardrailPlugin(
+    "prompt_leak",
+    "output",
+    lambda deps: PromptLeakGuard(deps.system_prompt),
+    "Blocks replies that repeat the system prompt.",
+)
