@@ -60,6 +60,36 @@ class StorageConfig(_Section):
             "embedded store under dir. The ingest manifest and keyword index stay under dir."
         ),
     )
+    redis_url: str | None = Field(
+        None,
+        pattern=r"^(rediss?|unix)://\S+$",
+        description=(
+            "Redis for conversation state, per-conversation locks, message ids and the "
+            "calendar, shared by several workers, e.g. redis://127.0.0.1:6379/0 (extra "
+            "cxbot[redis]); unset = SQLite files under dir (one process)."
+        ),
+    )
+    redis_prefix: str = Field(
+        "cxbot",
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Prefix of every Redis key, so several assistants can share one Redis.",
+    )
+    lock_ttl_s: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "Redis: a conversation's lock expires this long after its holder stops renewing "
+            "it (a killed worker holds a conversation no longer than this)."
+        ),
+    )
+    message_ttl_s: int = Field(
+        86400,
+        gt=0,
+        description=(
+            "How long the reply to a client message id is kept: a retry with the same id "
+            "within this time gets the same reply and the turn is not run again."
+        ),
+    )
 
 
 class EmbeddingConfig(_Section):
