@@ -536,6 +536,145 @@ class ServerConfig(_Section):
         return value
 
 
+class ChannelConfig(_Section):
+    """How replies are rendered on one channel (``Reply.rendered``)."""
+
+    max_chars: int | None = Field(
+        None, gt=20, description="Longest message part in characters; unset = no limit."
+    )
+    max_parts: int = Field(
+        10,
+        gt=0,
+        description="Most parts a reply is split into; a longer reply is cut and ends with '…'.",
+    )
+    part_labels: bool = Field(
+        False, description='Mark each part of a split reply with "(1/2)", "(2/2)"….'
+    )
+    format: Literal["markdown", "whatsapp", "plain"] = Field(
+        "plain",
+        description=(
+            "Text formatting the channel shows: markdown (kept), whatsapp (*bold*, _italic_, "
+            "• lists) or plain (all Markdown removed)."
+        ),
+    )
+    links: bool = Field(
+        True, description="Keep web addresses; false = say channels.site_name instead."
+    )
+    citations: bool = Field(
+        False, description="Keep numbered citation markers such as [1] in the text."
+    )
+    buttons: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Quick replies shown as buttons, at most this many; more options become a "
+            "numbered list in the text; 0 = the channel has no buttons."
+        ),
+    )
+    spoken: bool = Field(
+        False,
+        description=(
+            "Write amounts, times, dates, percentages and card endings as a voice reads them "
+            '("£1,250.50" → "1,250 pounds and 50 pence", "14:30" → "2:30 pm").'
+        ),
+    )
+    ascii_punctuation: bool = Field(
+        False,
+        description=(
+            "Replace typographic dashes, quotes, ellipses and bullets with plain characters "
+            "(SMS: keeps a message in the GSM-7 alphabet, 160 characters a segment)."
+        ),
+    )
+
+
+class ChannelsConfig(_Section):
+    """The channels a customer may use and how each renders a reply."""
+
+    site_name: str = Field(
+        "our website",
+        description="What a channel without links says instead of a web address.",
+    )
+    context_ttl_s: int = Field(
+        86400,
+        gt=0,
+        description=(
+            "How long a verified customer's latest conversation stays open to continue on "
+            "another channel (a new conversation id with the same customer id)."
+        ),
+    )
+    web: ChannelConfig = Field(
+        default_factory=lambda: ChannelConfig.model_validate(
+            {"format": "markdown", "buttons": 10, "citations": True}
+        ),
+        description="Web chat widget: Markdown, links, citation markers, buttons.",
+    )
+    sms: ChannelConfig = Field(
+        default_factory=lambda: ChannelConfig.model_validate(
+            {
+                "max_chars": 160,
+                "max_parts": 6,
+                "part_labels": True,
+                "links": False,
+                "ascii_punctuation": True,
+            }
+        ),
+        description="SMS: plain text, no links, 160-character parts labelled (1/2).",
+    )
+    whatsapp: ChannelConfig = Field(
+        default_factory=lambda: ChannelConfig.model_validate(
+            {"max_chars": 4096, "part_labels": True, "format": "whatsapp", "buttons": 3}
+        ),
+        description="WhatsApp: its own formatting, links, up to 3 reply buttons.",
+    )
+    voice: ChannelConfig = Field(
+        default_factory=lambda: ChannelConfig.model_validate(
+            {"max_chars": 600, "links": False, "spoken": True}
+        ),
+        description="Voice (text-to-speech): plain, spoken numbers and dates, no links.",
+    )
+    email: ChannelConfig = Field(
+        default_factory=lambda: ChannelConfig.model_validate({"max_parts": 1}),
+        description="Email: the full text with links, no Markdown.",
+    )
+
+
+class IdentityConfig(_Section):
+    """Who the assistant is talking to before it shares account data."""
+
+    trust_customer_id: bool = Field(
+        True,
+        description=(
+            "A customer id passed to respond() without `authenticated` counts as "
+            "authenticated (the caller signed the customer in); false = it is a claim the "
+            "customer must verify (date of birth and postcode) before account answers."
+        ),
+    )
+    verification_ttl_s: int = Field(
+        900, gt=0, description="How long a step-up verification lasts, in seconds."
+    )
+    max_attempts: int = Field(
+        3,
+        gt=0,
+        description=(
+            "Failed verifications (per conversation, and per customer within lockout_s) that "
+            "lock verification and hand the conversation to a person."
+        ),
+    )
+    lockout_s: int = Field(
+        1800,
+        gt=0,
+        description="How long a customer stays locked out of verification after max_attempts.",
+    )
+    check_fields: tuple[str, ...] = Field(
+        ("date_of_birth", "postcode"),
+        min_length=1,
+        description=(
+            "Profile fields asked for, in order (date_of_birth: any common date format; "
+            "postcode: case and spaces ignored; anything else: compared case-insensitively)."
+        ),
+    )
+
+
 class CxbotConfig(_Section):
     """The whole of ``cxbot.yaml``."""
 
@@ -554,6 +693,8 @@ class CxbotConfig(_Section):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)  # type: ignore[arg-type]
     rasa: RasaConfig = Field(default_factory=RasaConfig)  # type: ignore[arg-type]
     server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
+    channels: ChannelsConfig = Field(default_factory=ChannelsConfig)  # type: ignore[arg-type]
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)  # type: ignore[arg-type]
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str], path: Path) -> None:

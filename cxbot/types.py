@@ -11,16 +11,20 @@ if TYPE_CHECKING:
     from cxbot.handoff.summary import HandoffSummary
 
 __all__ = [
+    "Channel",
     "Citation",
     "Entity",
     "EntityKind",
     "IntentScore",
     "NLUResult",
+    "RenderedReply",
     "Reply",
     "Route",
 ]
 
 Route = Literal["flow", "rag", "handoff", "blocked"]
+Channel = Literal["web", "sms", "whatsapp", "voice", "email"]
+"""Where the customer is talking to the assistant; decides how a reply is rendered."""
 EntityKind = Literal[
     "date", "time", "phone", "email", "card_number", "iban", "amount", "branch", "advisor"
 ]
@@ -75,6 +79,16 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class RenderedReply:
+    """A reply as one channel sends it: the messages in order (a long SMS is several
+    labelled parts) and the quick replies the channel shows as buttons."""
+
+    channel: Channel
+    parts: tuple[str, ...]
+    buttons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """The outcome of one turn, as the chat backend sees it."""
 
@@ -85,3 +99,5 @@ class Reply:
     events: tuple[Event, ...] = ()
     handoff: HandoffSummary | None = None
     trace: Mapping[str, float] = field(default_factory=dict)
+    rendered: RenderedReply | None = None
+    """``text`` rendered for the turn's channel (``None`` only for a reply built by hand)."""
