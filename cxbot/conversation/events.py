@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeAlias
 __all__ = [
     "BotUttered",
     "ConfirmationRequested",
+    "ConversationContinued",
     "CustomerIdentified",
     "Event",
     "FlowCancelled",
@@ -26,6 +27,10 @@ __all__ = [
     "SlotSet",
     "TurnAssessed",
     "UserUttered",
+    "VerificationFailed",
+    "VerificationLocked",
+    "VerificationRequested",
+    "VerificationSucceeded",
     "event_from_dict",
     "event_to_dict",
 ]
@@ -142,6 +147,64 @@ class TurnAssessed:
 
 
 @dataclass(frozen=True, slots=True)
+class VerificationRequested:
+    """The assistant asked for the profile field ``step`` to check the customer is who
+    they say. ``matched``: every answer so far matched the profile (the customer is not
+    told which one did not); ``pending`` is the request that needs verifying, answered
+    once it succeeds. No answer is ever recorded."""
+
+    customer_id: str
+    step: str
+    matched: bool = True
+    pending: str | None = None
+    kind: Literal["verification_requested"] = "verification_requested"
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationSucceeded:
+    """The customer's answers matched their profile: account data may be shared until
+    ``expires_at`` (ISO time)."""
+
+    customer_id: str
+    expires_at: str
+    kind: Literal["verification_succeeded"] = "verification_succeeded"
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationFailed:
+    """A complete set of answers did not match; ``attempt`` counts this conversation's."""
+
+    customer_id: str
+    attempt: int
+    kind: Literal["verification_failed"] = "verification_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationLocked:
+    """Too many failed verifications: none is accepted for the customer until ``until``
+    (ISO time), and the conversation goes to a person."""
+
+    customer_id: str
+    attempts: int
+    until: str
+    kind: Literal["verification_locked"] = "verification_locked"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationContinued:
+    """The customer's latest conversation ``source`` (another channel or session)
+    continues here: its task in progress and its recent messages."""
+
+    source: str
+    flow: str | None = None
+    slots: dict[str, str] = dataclasses.field(default_factory=dict)
+    requested: str | None = None
+    awaiting_confirmation: bool = False
+    history: tuple[tuple[str, str], ...] = ()
+    kind: Literal["conversation_continued"] = "conversation_continued"
+
+
+@dataclass(frozen=True, slots=True)
 class HandedBack:
     """A human agent returned the conversation to the assistant, with an optional note and
     the slots they corrected (also recorded as ``SlotSet`` events)."""
@@ -160,6 +223,11 @@ Event: TypeAlias = (
     | SlotSet
     | SlotRequested
     | SlotRejected
+    | VerificationRequested
+    | VerificationSucceeded
+    | VerificationFailed
+    | VerificationLocked
+    | ConversationContinued
     | ConfirmationRequested
     | FlowCompleted
     | FlowCancelled
@@ -179,6 +247,11 @@ _BY_KIND: dict[str, type[Any]] = {
         SlotSet,
         SlotRequested,
         SlotRejected,
+        VerificationRequested,
+        VerificationSucceeded,
+        VerificationFailed,
+        VerificationLocked,
+        ConversationContinued,
         ConfirmationRequested,
         FlowCompleted,
         FlowCancelled,

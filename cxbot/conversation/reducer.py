@@ -9,6 +9,7 @@ from typing import assert_never
 from cxbot.conversation.events import (
     BotUttered,
     ConfirmationRequested,
+    ConversationContinued,
     CustomerIdentified,
     Event,
     FlowCancelled,
@@ -22,8 +23,12 @@ from cxbot.conversation.events import (
     SlotSet,
     TurnAssessed,
     UserUttered,
+    VerificationFailed,
+    VerificationLocked,
+    VerificationRequested,
+    VerificationSucceeded,
 )
-from cxbot.conversation.state import ConversationState, FlowFrame
+from cxbot.conversation.state import ConversationState, FlowFrame, VerificationFrame
 
 __all__ = ["apply", "apply_all"]
 
@@ -47,7 +52,12 @@ def apply(state: ConversationState, event: Event, *, history_limit: int = 20) ->
             failed = state.failed_turns + 1 if event.failed else 0
             return replace(state, history=history, failed_turns=failed)
         case CustomerIdentified():
-            return replace(state, customer_id=event.customer_id)
+            if event.customer_id == state.customer_id:
+                return state
+            # another customer: nothing verified for the previous one carries over
+            return replace(
+                state, customer_id=event.customer_id, verification=None, verified_until=None
+            )
         case FlowStarted():
             return replace(state, flow=FlowFrame(flow=event.flow))
         case SlotSet():
@@ -76,6 +86,37 @@ def apply(state: ConversationState, event: Event, *, history_limit: int = 20) ->
             return replace(state, flow=replace(frame, requested=None, awaiting_confirmation=True))
         case FlowCompleted() | FlowCancelled():
             return replace(state, flow=None)
+        case VerificationRequested():
+            check = state.verification or VerificationFrame()
+            pending = event.pending if event.pending is not None else check.pending
+            return replace(
+                state,
+                verification=replace(
+                    check, step=event.step, matched=event.matched, pending=pending
+                ),
+            )
+        case VerificationFailed():
+            check = state.verification or VerificationFrame()
+            return replace(
+                state,
+                verification=replace(check, step=None, matched=True, attempts=event.attempt),
+            )
+        case VerificationSucceeded():
+            return replace(state, verification=None, verified_until=event.expires_at)
+        case VerificationLocked():
+            return replace(state, verification=None, verified_until=None)
+        case ConversationContinued():
+            flow = state.flow
+            if event.flow is not None:
+                flow = FlowFrame(
+                    flow=event.flow,
+                    slots=dict(event.slots),
+                    requested=event.requested,
+                    awaiting_confirmation=event.awaiting_confirmation,
+                )
+            carried = tuple((str(who), str(text)) for who, text in event.history)
+            history = (*carried, *state.history)[-history_limit:]
+            return replace(state, flow=flow, history=history)
         case GuardrailTriggered():
             if event.action != "block":
                 return state

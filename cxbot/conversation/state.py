@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConversationState", "FlowFrame"]
+__all__ = ["ConversationState", "FlowFrame", "VerificationFrame"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,17 @@ class FlowFrame:
     requested: str | None = None
     awaiting_confirmation: bool = False
     retries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationFrame:
+    """A step-up verification in progress: the field asked for, whether the answers so far
+    matched, failed attempts in this conversation, the request waiting on it."""
+
+    step: str | None = None
+    matched: bool = True
+    attempts: int = 0
+    pending: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +53,10 @@ class ConversationState:
     """Sentiment scores of the latest customer messages, oldest first."""
     topic: str | None = None
     """The policy topic (complaint, bereavement, fraud…) the conversation turned to."""
+    verification: VerificationFrame | None = None
+    """A step-up verification in progress (date of birth, postcode…)."""
+    verified_until: str | None = None
+    """Until when (ISO time) the customer's step-up verification holds."""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -63,4 +78,8 @@ class ConversationState:
             blocked_turns=data.get("blocked_turns", 0),
             sentiment=tuple(data.get("sentiment", ())),
             topic=data.get("topic"),
+            verification=VerificationFrame(**data["verification"])
+            if data.get("verification")
+            else None,
+            verified_until=data.get("verified_until"),
         )

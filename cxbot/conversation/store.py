@@ -32,6 +32,24 @@ class ConversationStore(Protocol):
 
     def load(self, conversation_id: str) -> ConversationState: ...
 
+    def link_customer(self, customer_id: str, conversation_id: str, *, expires_at: float) -> None:
+        """Point ``customer_id`` at their latest conversation until ``expires_at`` (epoch
+        seconds), so that another channel can continue it."""
+        ...
+
+    def linked_conversation(self, customer_id: str, *, now: float) -> str | None:
+        """The conversation ``customer_id`` was last linked to, unless expired at ``now``."""
+        ...
+
+    def record_verification(self, customer_id: str, *, succeeded: bool, at: float) -> None:
+        """Record a failed identity verification of ``customer_id`` at ``at``; a success
+        forgets the failures."""
+        ...
+
+    def verification_failures(self, customer_id: str, *, since: float) -> int:
+        """Failed verifications of ``customer_id`` recorded at ``since`` or later."""
+        ...
+
     def commit(self, state: ConversationState, events: Sequence[Event]) -> ConversationState: ...
 
     def events(self, conversation_id: str) -> list[Event]: ...
@@ -40,6 +58,17 @@ class ConversationStore(Protocol):
 
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS customer_links (
+    customer_id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS verification_failures (
+    customer_id TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS verification_failures_by_customer
+    ON verification_failures (customer_id, at);
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
     customer_id TEXT,
@@ -126,6 +155,49 @@ class SQLiteConversationStore:
                 conn.execute("ROLLBACK")
             raise BackendError(f"conversation store {self.path}: {exc}") from exc
         return new
+
+    def link_customer(self, customer_id: str, conversation_id: str, *, expires_at: float) -> None:
+        self._write(
+            "INSERT INTO customer_links (customer_id, conversation_id, expires_at) "
+            "VALUES (?, ?, ?) ON CONFLICT(customer_id) DO UPDATE SET "
+            "conversation_id = excluded.conversation_id, expires_at = excluded.expires_at",
+            (customer_id, conversation_id, expires_at),
+        )
+
+    def linked_conversation(self, customer_id: str, *, now: float) -> str | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT conversation_id FROM customer_links "
+                "WHERE customer_id = ? AND expires_at > ?",
+                (customer_id, now),
+            )
+            .fetchone()
+        )
+        return str(row[0]) if row else None
+
+    def record_verification(self, customer_id: str, *, succeeded: bool, at: float) -> None:
+        if succeeded:
+            self._write("DELETE FROM verification_failures WHERE customer_id = ?", (customer_id,))
+        else:
+            self._write("INSERT INTO verification_failures VALUES (?, ?)", (customer_id, at))
+
+    def verification_failures(self, customer_id: str, *, since: float) -> int:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT COUNT(*) FROM verification_failures WHERE customer_id = ? AND at >= ?",
+                (customer_id, since),
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        try:
+            self._conn().execute(sql, params)  # autocommit: one statement, one transaction
+        except sqlite3.Error as exc:
+            raise BackendError(f"conversation store {self.path}: {exc}") from exc
 
     def events(self, conversation_id: str) -> list[Event]:
         rows = self._conn().execute(

@@ -82,6 +82,29 @@ class ConversationStoreContract:
         assert len(wins) == 1 and len(losses) == 7
         assert store.events("c3") == [UserUttered(f"message {wins[0]}")]
 
+    def test_a_customer_links_to_their_latest_conversation(self, store: ConversationStore) -> None:
+        assert store.linked_conversation("C-1", now=1000.0) is None
+        store.link_customer("C-1", "web-1", expires_at=2000.0)
+        store.link_customer("C-2", "sms-9", expires_at=2000.0)
+        assert store.linked_conversation("C-1", now=1000.0) == "web-1"
+        store.link_customer("C-1", "sms-1", expires_at=3000.0)
+        assert store.linked_conversation("C-1", now=2500.0) == "sms-1"
+        assert store.linked_conversation("C-1", now=3000.0) is None  # expired
+        assert store.linked_conversation("C-2", now=1000.0) == "sms-9"
+
+    def test_failed_verifications_count_per_customer_until_one_succeeds(
+        self, store: ConversationStore
+    ) -> None:
+        assert store.verification_failures("C-1", since=0.0) == 0
+        for at in (100.0, 200.0, 300.0):
+            store.record_verification("C-1", succeeded=False, at=at)
+        store.record_verification("C-2", succeeded=False, at=150.0)
+        assert store.verification_failures("C-1", since=0.0) == 3
+        assert store.verification_failures("C-1", since=200.0) == 2
+        store.record_verification("C-1", succeeded=True, at=400.0)
+        assert store.verification_failures("C-1", since=0.0) == 0
+        assert store.verification_failures("C-2", since=0.0) == 1
+
     def test_conversations_do_not_cross(self, store: ConversationStore) -> None:
         for name in ("a", "b"):
             state = store.load(name)
