@@ -15,12 +15,12 @@ from cxbot.config import CONFIG_FILE, CxbotConfig, load_config
 from cxbot.conversation.events import BotUttered, Event, UserUttered
 from cxbot.conversation.reducer import apply_all
 from cxbot.conversation.state import ConversationState
-from cxbot.conversation.store import ConcurrentUpdate, SQLiteConversationStore
+from cxbot.conversation.store import ConcurrentUpdate, ConversationStore, SQLiteConversationStore
 from cxbot.deps import TurnDeps
 from cxbot.embeddings import Embedder, SentenceTransformerEmbedder
-from cxbot.errors import ConfigError, UnknownConversation
+from cxbot.errors import ConfigError, InvalidMessage, UnknownConversation
 from cxbot.flows.actions import Action, builtin_actions
-from cxbot.flows.actions.calendar import SQLiteCalendar
+from cxbot.flows.actions.calendar import CalendarBackend, SQLiteCalendar
 from cxbot.flows.engine import FlowEngine
 from cxbot.flows.spec import load_flows, load_intents
 from cxbot.guardrails.base import Guardrail
@@ -30,7 +30,7 @@ from cxbot.llm import build_chat_model
 from cxbot.nlu.intent import IntentClassifier, IntentScorer, TrainedIntentClassifier
 from cxbot.nlu.llm import LLMIntentClassifier
 from cxbot.nlu.stage import NLUStage
-from cxbot.pipeline import Pipeline
+from cxbot.pipeline import Pipeline, clean_message
 from cxbot.profiles.store import SQLiteProfileStore
 from cxbot.prompts import PromptLibrary, PromptTask
 from cxbot.rag.answer import Answerer
@@ -74,8 +74,6 @@ class Assistant:
         self.vector_store = vector_store
         self._manifest_path = manifest_path
         self._calendar_fixture = calendar_fixture
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
         self._warm = False
         self._warm_lock = threading.Lock()
 
@@ -108,11 +106,11 @@ class Assistant:
             storage / "profiles.sqlite", _fixture(root, config.profiles.fixture, "profiles.fixture")
         )
         calendar_fixture = _fixture(root, config.calendar.fixture, "calendar.fixture")
-        calendar = SQLiteCalendar(storage / "calendar.sqlite", calendar_fixture)
+        calendar = _calendar(config, storage, calendar_fixture)
         deps = TurnDeps(
             config=config,
             embedder=embedder,
-            conversations=SQLiteConversationStore(storage / "conversations.sqlite"),
+            conversations=_conversation_store(config, storage),
             profiles=profiles,
             calendar=calendar,
             prompts=prompts,
@@ -268,16 +266,25 @@ class Assistant:
         return twin
 
     # -- turns ---------------------------------------------------------------------------
-    def _lock(self, conversation_id: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(conversation_id, threading.Lock())
-
-    def respond(self, conversation_id: str, text: str, *, customer_id: str | None = None) -> Reply:
+    def respond(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        customer_id: str | None = None,
+        message_id: str | None = None,
+    ) -> Reply:
         """Run one turn: the customer's ``text`` in ``conversation_id`` → the assistant's reply.
+
+        ``message_id`` is the client's id for this message: a retry with the same id (after
+        a timeout, or on another worker) gets the reply of the first attempt that was
+        stored, and the turn is not run again; the same id with another text raises
+        :class:`~cxbot.errors.InvalidMessage`. Turns of one conversation run one at a time,
+        in every process sharing the conversation store.
 
         Raises :class:`~cxbot.errors.TurnError` for unusable input (nothing is stored).
         """
-        return self._turn(conversation_id, text, customer_id, None)
+        return self._turn(conversation_id, text, customer_id, None, message_id)
 
     def _turn(
         self,
@@ -285,26 +292,62 @@ class Assistant:
         text: str,
         customer_id: str | None,
         on_text: Callable[[str], None] | None,
+        message_id: str | None = None,
     ) -> Reply:
         self.warm_up()
-        with self._lock(conversation_id):
+        store = self.deps.conversations
+        with store.lock(conversation_id):
             for attempt in range(3):
+                if message_id is not None:
+                    kept = self._kept_reply(store, conversation_id, text, message_id)
+                    if kept is not None:
+                        return kept
                 try:
-                    return self.pipeline.run(conversation_id, text, customer_id, on_text=on_text)
+                    return self.pipeline.run(
+                        conversation_id, text, customer_id, on_text=on_text, message_id=message_id
+                    )
                 except ConcurrentUpdate:
                     if attempt == 2:
                         raise
                     on_text = None  # a retried turn is not streamed again: see astream
         raise AssertionError("unreachable")
 
+    def _kept_reply(
+        self, store: ConversationStore, conversation_id: str, text: str, message_id: str
+    ) -> Reply | None:
+        """The stored reply to ``message_id``, if the message was answered before."""
+        from cxbot.conversation.receipts import message_digest, reply_from_json
+
+        receipt = store.receipt(conversation_id, message_id)
+        if receipt is None:
+            return None
+        cleaned = clean_message(text, self.config.limits.max_message_chars)
+        if message_digest(cleaned) != receipt.digest:
+            raise InvalidMessage(
+                f"message id {message_id!r} was used for another message in this conversation"
+            )
+        return reply_from_json(receipt.reply)
+
     async def arespond(
-        self, conversation_id: str, text: str, *, customer_id: str | None = None
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        customer_id: str | None = None,
+        message_id: str | None = None,
     ) -> Reply:
         """:meth:`respond` without blocking the event loop."""
-        return await asyncio.to_thread(self.respond, conversation_id, text, customer_id=customer_id)
+        return await asyncio.to_thread(
+            self.respond, conversation_id, text, customer_id=customer_id, message_id=message_id
+        )
 
     async def astream(
-        self, conversation_id: str, text: str, *, customer_id: str | None = None
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        customer_id: str | None = None,
+        message_id: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """:meth:`arespond`, streamed: :class:`~cxbot.stream.TextDelta` events as the reply
         becomes safe to show, then one :class:`~cxbot.stream.FinalReply` with the stored
@@ -330,7 +373,7 @@ class Assistant:
 
         def work() -> Reply:
             try:
-                return self._turn(conversation_id, text, customer_id, put)
+                return self._turn(conversation_id, text, customer_id, put, message_id)
             finally:
                 put(None)
 
@@ -420,7 +463,7 @@ class Assistant:
         from cxbot.handoff.handback import hand_back
 
         self.warm_up()
-        with self._lock(conversation_id):
+        with self.deps.conversations.lock(conversation_id):
             for attempt in range(3):
                 state = self.deps.conversations.load(conversation_id)
                 if state.version == 0:
@@ -467,6 +510,33 @@ def _ignore_result(task: asyncio.Future[Any]) -> None:
     """Collect the outcome of a turn nobody waits for any more (no "never retrieved" log)."""
     if not task.cancelled():
         task.exception()
+
+
+def _conversation_store(config: CxbotConfig, storage: Path) -> ConversationStore:
+    """Redis when ``storage.redis_url`` is set (several workers), else SQLite under dir."""
+    settings = config.storage
+    if settings.redis_url:
+        from cxbot.conversation.redis_store import RedisConversationStore
+
+        return RedisConversationStore(
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            lock_ttl_s=settings.lock_ttl_s,
+            message_ttl_s=settings.message_ttl_s,
+        )
+    return SQLiteConversationStore(
+        storage / "conversations.sqlite", message_ttl_s=settings.message_ttl_s
+    )
+
+
+def _calendar(config: CxbotConfig, storage: Path, fixture: Path | None) -> CalendarBackend:
+    """The advisors' calendar: Redis when ``storage.redis_url`` is set, else SQLite."""
+    settings = config.storage
+    if settings.redis_url:
+        from cxbot.flows.actions.redis_calendar import RedisCalendar
+
+        return RedisCalendar(settings.redis_url, fixture, prefix=settings.redis_prefix)
+    return SQLiteCalendar(storage / "calendar.sqlite", fixture)
 
 
 def _fixture(root: Path, value: str | None, key: str) -> Path | None:

@@ -30,6 +30,7 @@ from cxbot.conversation.events import (
     TurnAssessed,
     UserUttered,
 )
+from cxbot.conversation.receipts import receipt_for
 from cxbot.conversation.reducer import apply_all
 from cxbot.conversation.state import ConversationState
 from cxbot.deps import TurnDeps
@@ -137,6 +138,8 @@ class _Turn:
     nlu: NLUResult | None = None
     on_text: Callable[[str], None] | None = None
     """Where a streamed turn's answer goes, piece by piece, as the output guardrails pass it."""
+    message_id: str | None = None
+    """The client's id for the message: the reply is kept under it with the commit."""
 
 
 @dataclass(slots=True)
@@ -201,11 +204,13 @@ class Pipeline:
         customer_id: str | None,
         *,
         on_text: Callable[[str], None] | None = None,
+        message_id: str | None = None,
     ) -> Reply:
         """One turn. With ``on_text``, a generated RAG answer is streamed into it sentence by
-        sentence, each only once the answer so far passes the output guardrails."""
+        sentence, each only once the answer so far passes the output guardrails. With
+        ``message_id``, the reply is committed with the turn as that message's receipt."""
         started = time.perf_counter()
-        reply = self._run(conversation_id, message, customer_id, on_text)
+        reply = self._run(conversation_id, message, customer_id, on_text, message_id=message_id)
         return replace(reply, trace={**reply.trace, "total": _ms_since(started)})
 
     def _run(
@@ -214,9 +219,12 @@ class Pipeline:
         message: object,
         customer_id: str | None,
         on_text: Callable[[str], None] | None = None,
+        *,
+        message_id: str | None = None,
     ) -> Reply:
         turn = self._begin(conversation_id, message, customer_id)
         turn.on_text = on_text
+        turn.message_id = message_id
         if turn.state.handed_off:
             return self._finish(turn, self._with_agent(turn))
         blocked = self._input_guardrails(turn)
@@ -573,7 +581,9 @@ class Pipeline:
                 )
             )
         state = apply_all(turn.state, events, history_limit=self.deps.config.limits.history_turns)
-        self.deps.conversations.commit(replace(state, turn=state.turn + 1), events)
+        reply = self._reply(turn, outcome, events, summary)
+        receipt = receipt_for(turn.message_id, turn.text, reply) if turn.message_id else None
+        self.deps.conversations.commit(replace(state, turn=state.turn + 1), events, receipt=receipt)
         log.info(
             "turn conversation=%s turn=%d route=%s intent=%s handoff=%s total_ms=%.1f",
             turn.state.conversation_id,
@@ -587,6 +597,15 @@ class Pipeline:
         log.debug(
             "turn conversation=%s message=%r", turn.state.conversation_id, turn.guard_ctx.message
         )
+        return reply
+
+    def _reply(
+        self,
+        turn: _Turn,
+        outcome: _Outcome,
+        events: Sequence[Event],
+        summary: HandoffSummary | None,
+    ) -> Reply:
         return Reply(
             text=outcome.text,
             route=outcome.route,

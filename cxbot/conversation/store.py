@@ -1,17 +1,27 @@
-"""Conversation stores: the ``ConversationStore`` protocol and the SQLite default.
+"""Conversation stores: the ``ConversationStore`` protocol and the SQLite default (the
+Redis store for several workers is :mod:`cxbot.conversation.redis_store`).
 
 A turn loads the state, computes its events, then commits state and events in one
 transaction guarded by the state's version: a turn that raised commits nothing, and two
-writers of one conversation cannot both win.
+writers of one conversation cannot both win (the loser raises :class:`ConcurrentUpdate`
+and the assistant runs its turn again on the new state, so a second message is
+serialised, never lost). The version is the correctness guarantee; :meth:`lock` only
+saves the work a losing turn would throw away.
+
+A turn that carries the client's message id commits a :class:`Receipt` with its reply in
+the same transaction: a retry of that message finds the receipt and gets the same reply
+without a second turn, even when the first attempt's worker died after the commit.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -20,15 +30,26 @@ from cxbot.conversation.events import Event, event_from_dict, event_to_dict
 from cxbot.conversation.state import ConversationState
 from cxbot.errors import BackendError
 
-__all__ = ["ConcurrentUpdate", "ConversationStore", "SQLiteConversationStore"]
+__all__ = ["ConcurrentUpdate", "ConversationStore", "Receipt", "SQLiteConversationStore"]
 
 
 class ConcurrentUpdate(BackendError):
     """Another writer committed this conversation first; reload and retry the turn."""
 
 
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The reply to one client message id, kept so that a retry gets it again."""
+
+    message_id: str
+    digest: str
+    """SHA-256 of the message text: the same id with another text is not a retry."""
+    reply: str
+    """The reply as JSON (:func:`cxbot.conversation.receipts.reply_to_json`)."""
+
+
 class ConversationStore(Protocol):
-    """Keeps each conversation's state and its event log."""
+    """Keeps each conversation's state, its event log and the replies to message ids."""
 
     def load(self, conversation_id: str) -> ConversationState: ...
 
@@ -50,9 +71,27 @@ class ConversationStore(Protocol):
         """Failed verifications of ``customer_id`` recorded at ``since`` or later."""
         ...
 
-    def commit(self, state: ConversationState, events: Sequence[Event]) -> ConversationState: ...
+    def commit(
+        self,
+        state: ConversationState,
+        events: Sequence[Event],
+        *,
+        receipt: Receipt | None = None,
+    ) -> ConversationState:
+        """Store ``state`` and append ``events`` (and ``receipt``) if the stored version
+        is still ``state.version``; else :class:`ConcurrentUpdate` and nothing is stored."""
+        ...
 
     def events(self, conversation_id: str) -> list[Event]: ...
+
+    def receipt(self, conversation_id: str, message_id: str) -> Receipt | None:
+        """The committed reply to ``message_id`` in the conversation, if still kept."""
+        ...
+
+    def lock(self, conversation_id: str) -> AbstractContextManager[None]:
+        """Held while a turn of the conversation runs, so that its turns run one at a time
+        (in this process, or in every process sharing the store)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -85,16 +124,32 @@ CREATE TABLE IF NOT EXISTS events (
     created_at REAL NOT NULL,
     PRIMARY KEY (conversation_id, seq)
 );
+CREATE TABLE IF NOT EXISTS receipts (
+    conversation_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (conversation_id, message_id)
+);
+CREATE INDEX IF NOT EXISTS receipts_by_age ON receipts (created_at);
 """
 
 
 class SQLiteConversationStore:
-    """Conversation state in one SQLite file; survives process restarts."""
+    """Conversation state in one SQLite file; survives process restarts.
 
-    def __init__(self, path: str | Path) -> None:
+    Its :meth:`lock` serialises the turns of one process; other processes on the same
+    host sharing the file are kept correct by the version check alone.
+    """
+
+    def __init__(self, path: str | Path, *, message_ttl_s: float = 86400.0) -> None:
         self.path = Path(path)
+        self.message_ttl_s = message_ttl_s
         self._conn = ThreadLocalSQLite(self.path)
         self._conn().executescript(_SCHEMA)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     def load(self, conversation_id: str) -> ConversationState:
         row = (
@@ -106,7 +161,13 @@ class SQLiteConversationStore:
             return ConversationState(conversation_id=conversation_id)
         return ConversationState.from_json(json.loads(row[0]))
 
-    def commit(self, state: ConversationState, events: Sequence[Event]) -> ConversationState:
+    def commit(
+        self,
+        state: ConversationState,
+        events: Sequence[Event],
+        *,
+        receipt: Receipt | None = None,
+    ) -> ConversationState:
         """Store ``state`` (computed from the loaded version) and append ``events``."""
         new = replace(state, version=state.version + 1)
         conn = self._conn()
@@ -149,6 +210,21 @@ class SQLiteConversationStore:
                     for i, e in enumerate(events)
                 ],
             )
+            if receipt is not None:
+                conn.execute(
+                    "DELETE FROM receipts WHERE created_at < ?", (now - self.message_ttl_s,)
+                )
+                if self._has_receipt(conn, new.conversation_id, receipt.message_id):
+                    conn.execute("ROLLBACK")
+                    raise ConcurrentUpdate(
+                        f"message {receipt.message_id!r} of conversation "
+                        f"{new.conversation_id!r} was answered already"
+                    )
+                conn.execute(
+                    "INSERT INTO receipts (conversation_id, message_id, digest, reply, "
+                    "created_at) VALUES (?, ?, ?, ?, ?)",
+                    (new.conversation_id, receipt.message_id, receipt.digest, receipt.reply, now),
+                )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -204,6 +280,33 @@ class SQLiteConversationStore:
             "SELECT data FROM events WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
         )
         return [event_from_dict(json.loads(data)) for (data,) in rows]
+
+    def receipt(self, conversation_id: str, message_id: str) -> Receipt | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT digest, reply FROM receipts WHERE conversation_id = ? "
+                "AND message_id = ? AND created_at >= ?",
+                (conversation_id, message_id, time.time() - self.message_ttl_s),
+            )
+            .fetchone()
+        )
+        return Receipt(message_id, row[0], row[1]) if row else None
+
+    @staticmethod
+    def _has_receipt(conn: sqlite3.Connection, conversation_id: str, message_id: str) -> bool:
+        row = conn.execute(
+            "SELECT 1 FROM receipts WHERE conversation_id = ? AND message_id = ?",
+            (conversation_id, message_id),
+        ).fetchone()
+        return row is not None
+
+    @contextmanager
+    def lock(self, conversation_id: str) -> Iterator[None]:
+        with self._locks_guard:
+            lock = self._locks.setdefault(conversation_id, threading.Lock())
+        with lock:
+            yield
 
     def close(self) -> None:
         self._conn.close()

@@ -10,10 +10,13 @@ Routes: ``/healthz``, ``/readyz``; ``POST /v1/sessions``; a conversation's ``mes
 updates), ``observe``; ``GET /v1/conversations``; ``POST /v1/admin/ingest``; ``/widget/``.
 A streamed turn that fails after its first event ends with an ``error`` event.
 
-One process: assist updates reach the agents listening to the process that took the
-customer's message, and ``GET /v1/conversations`` lists the conversations opened through
-this server's storage folder (``server.sqlite``). Several workers need a shared channel for
-the updates (e.g. Redis pub/sub) before they can share the event stream.
+Several workers: with ``storage.redis_url`` (conversations, locks, message ids, calendar)
+and ``storage.chroma_url`` set, and one ``CXBOT_SESSION_SECRET`` for all, any worker takes
+any conversation's next message; a message's ``message_id`` makes a client's retry safe on
+another worker. What stays per process: assist updates reach the agents listening to the
+process that took the customer's message (a shared channel such as Redis pub/sub would be
+needed to share that stream), and ``GET /v1/conversations`` lists the conversations opened
+through this server's storage folder (``server.sqlite``, shared by workers on one host).
 """
 
 from __future__ import annotations
@@ -74,6 +77,16 @@ class SessionIn(_Body):
 class MessageIn(_Body):
     text: str = Field(description="The customer's message.")
     customer_id: str | None = None
+    message_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description=(
+            "The client's id for this message. A retry with the same id (after a timeout, or "
+            "to another worker) gets the same reply and the turn runs once; the same id with "
+            "another text is rejected (422)."
+        ),
+    )
 
 
 class ObserveIn(_Body):
@@ -437,7 +450,9 @@ def create_app(
     async def message(cid: str, body: MessageIn, who: Caller) -> ReplyOut:
         """One turn: the customer's message → the assistant's reply."""
         customer = await for_customer(who, cid, body)
-        reply = await assistant.arespond(cid, body.text, customer_id=customer)
+        reply = await assistant.arespond(
+            cid, body.text, customer_id=customer, message_id=body.message_id
+        )
         await asyncio.to_thread(registry.touch, cid)
         hub.customer_spoke(cid)
         return ReplyOut.model_validate(_reply_json(reply))
@@ -452,7 +467,9 @@ def create_app(
         """One turn, streamed: ``delta`` events (``{"text"}``) then one ``final`` event
         (``{"reply", "replace_shown"}``)."""
         customer = await for_customer(who, cid, body)
-        events = assistant.astream(cid, body.text, customer_id=customer)
+        events = assistant.astream(
+            cid, body.text, customer_id=customer, message_id=body.message_id
+        )
         first = await anext(events)  # unusable input fails here, before the stream starts
 
         async def write() -> AsyncIterator[str]:

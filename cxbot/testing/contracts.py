@@ -19,7 +19,7 @@ import pytest
 from cxbot.conversation.events import BotUttered, Event, FlowStarted, SlotSet, UserUttered
 from cxbot.conversation.reducer import apply_all
 from cxbot.conversation.state import ConversationState
-from cxbot.conversation.store import ConcurrentUpdate, ConversationStore
+from cxbot.conversation.store import ConcurrentUpdate, ConversationStore, Receipt
 
 __all__ = ["ConversationStoreContract"]
 
@@ -112,3 +112,47 @@ class ConversationStoreContract:
         assert store.events("a") == [UserUttered("a")]
         assert store.events("b") == [UserUttered("b")]
         assert store.load("a").history == (("user", "a"),)
+
+    def test_a_receipt_is_committed_with_its_turn(self, store: ConversationStore) -> None:
+        assert store.receipt("c4", "m-1") is None
+        receipt = Receipt("m-1", "digest-1", '{"text": "Hello"}')
+        store.commit(store.load("c4"), [UserUttered("hi")], receipt=receipt)
+        assert store.receipt("c4", "m-1") == receipt
+        assert store.receipt("c4", "m-2") is None
+        assert store.receipt("other", "m-1") is None
+
+    def test_a_message_id_is_answered_once(self, store: ConversationStore) -> None:
+        receipt = Receipt("m-1", "digest-1", "{}")
+        store.commit(store.load("c5"), [UserUttered("hi")], receipt=receipt)
+        with pytest.raises(ConcurrentUpdate):
+            store.commit(store.load("c5"), [UserUttered("hi")], receipt=receipt)
+        assert store.events("c5") == [UserUttered("hi")]
+        assert store.load("c5").version == 1
+
+    def test_a_stale_writer_keeps_no_receipt(self, store: ConversationStore) -> None:
+        first = store.load("c6")
+        store.commit(first, [UserUttered("hi")])
+        with pytest.raises(ConcurrentUpdate):
+            store.commit(first, [UserUttered("again")], receipt=Receipt("m-9", "d", "{}"))
+        assert store.receipt("c6", "m-9") is None
+
+    def test_the_lock_serialises_turns(self, store: ConversationStore) -> None:
+        failures: list[Exception] = []
+
+        def turns(n: int) -> None:
+            for i in range(5):
+                try:
+                    with store.lock("c7"):
+                        state = store.load("c7")
+                        store.commit(state, [UserUttered(f"{n}-{i}")])
+                except ConcurrentUpdate as exc:
+                    failures.append(exc)
+
+        threads = [threading.Thread(target=turns, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert store.load("c7").version == 20
+        assert len(store.events("c7")) == 20

@@ -1,19 +1,22 @@
 """Branch advisors' calendar: the ``CalendarBackend`` protocol, its SQLite default, and the
-``calendar.*`` flow actions.
+``calendar.*`` flow actions (the Redis calendar for several workers is
+:mod:`cxbot.flows.actions.redis_calendar`).
 
 Double booking is impossible by construction: a unique index on (advisor, start) for
-booked appointments, and the free advisor is chosen inside the same write transaction.
+booked appointments, and the free advisor is chosen inside the same write transaction
+(``BEGIN IMMEDIATE`` takes SQLite's write lock, which holds across the processes of one
+host on a local disk, not on a network file system).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cxbot._sqlite import ThreadLocalSQLite
 from cxbot.errors import BackendError, ConfigError
@@ -22,11 +25,14 @@ from cxbot.flows.actions.base import ActionContext, ActionResult
 __all__ = [
     "Appointment",
     "CalendarBackend",
+    "CalendarFixture",
     "Opening",
     "SQLiteCalendar",
     "SlotTaken",
     "book",
     "cancel",
+    "nearest_free",
+    "read_fixture",
     "reschedule",
 ]
 
@@ -78,6 +84,74 @@ class Appointment:
         return f"{self.topic} appointment at {self.branch} on {self.start:%A %-d %B at %H:%M}"
 
 
+@dataclass(frozen=True, slots=True)
+class CalendarFixture:
+    """Branches, advisors (id, name, branch, topics), topics and opening hours: what the
+    calendar fixture file says, before any appointment."""
+
+    raw: str
+    opening: Mapping[str, object]
+    branches: tuple[tuple[str, str], ...]
+    advisors: tuple[tuple[str, str, str, tuple[str, ...]], ...]
+    topics: tuple[str, ...]
+
+
+def read_fixture(fixture: Path) -> CalendarFixture:
+    """Parse a calendar fixture; :class:`~cxbot.errors.ConfigError` naming the file if
+    it is missing or malformed."""
+    try:
+        raw = fixture.read_text(encoding="utf-8")
+        data = json.loads(raw)
+        return CalendarFixture(
+            raw=raw,
+            opening={**data["opening"], "slot_minutes": data["slot_minutes"]},
+            branches=tuple((b["name"], b.get("address", "")) for b in data["branches"]),
+            advisors=tuple(
+                (a["id"], a["name"], a["branch"], tuple(a["topics"])) for a in data["advisors"]
+            ),
+            topics=tuple(data["topics"]),
+        )
+    except FileNotFoundError:
+        raise ConfigError("calendar fixture not found", file=fixture) from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"calendar fixture is malformed: {exc!r}", file=fixture) from None
+
+
+def opening_of(data: Mapping[str, object]) -> Opening:
+    """The :class:`Opening` of a fixture's ``opening`` section (with ``slot_minutes``)."""
+    raw: dict[str, Any] = dict(data)
+    return Opening(
+        start=time.fromisoformat(raw["start"]),
+        end=time.fromisoformat(raw["end"]),
+        weekdays=frozenset(raw["weekdays"]),
+        slot_minutes=int(raw["slot_minutes"]),
+        closed_dates=frozenset(date.fromisoformat(d) for d in raw.get("closed_dates", ())),
+        horizon_days=raw.get("horizon_days"),
+        notice_minutes=int(raw.get("notice_minutes", 0)),
+    )
+
+
+def nearest_free(
+    opening: Opening, start: datetime, is_free: Callable[[datetime], bool], count: int = 3
+) -> list[datetime]:
+    """The nearest ``count`` slot starts after ``start`` on open days (within two weeks)
+    for which ``is_free`` holds."""
+    found: list[datetime] = []
+    step = timedelta(minutes=opening.slot_minutes)
+    candidate = start + step
+    for _ in range(24 * 60 // opening.slot_minutes * 14):
+        if len(found) >= count:
+            break
+        if (
+            opening.is_open_day(candidate.date())
+            and opening.is_slot_start(candidate.time())
+            and is_free(candidate)
+        ):
+            found.append(candidate)
+        candidate += step
+    return found
+
+
 class CalendarBackend(Protocol):
     """Where appointments with branch advisors are kept."""
 
@@ -120,31 +194,19 @@ class SQLiteCalendar:
                 file=self.path,
                 fix="set calendar.fixture in cxbot.yaml to a JSON file of branches and advisors",
             )
-        data = json.loads(row[0])
-        self._opening = Opening(
-            start=time.fromisoformat(data["start"]),
-            end=time.fromisoformat(data["end"]),
-            weekdays=frozenset(data["weekdays"]),
-            slot_minutes=int(data["slot_minutes"]),
-            closed_dates=frozenset(date.fromisoformat(d) for d in data.get("closed_dates", ())),
-            horizon_days=data.get("horizon_days"),
-            notice_minutes=int(data.get("notice_minutes", 0)),
-        )
+        self._opening = opening_of(json.loads(row[0]))
 
     def _seed(self, fixture: Path) -> None:
-        try:
-            raw = fixture.read_text(encoding="utf-8")
-            data = json.loads(raw)
-            opening = {**data["opening"], "slot_minutes": data["slot_minutes"]}
-            branches = [(b["name"], b.get("address", "")) for b in data["branches"]]
-            advisors = [
-                (a["id"], a["name"], a["branch"], json.dumps(a["topics"])) for a in data["advisors"]
-            ]
-            topics = list(data["topics"])
-        except FileNotFoundError:
-            raise ConfigError("calendar fixture not found", file=fixture) from None
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ConfigError(f"calendar fixture is malformed: {exc!r}", file=fixture) from None
+        parsed = read_fixture(fixture)
+        raw, opening, branches, topics = (
+            parsed.raw,
+            dict(parsed.opening),
+            parsed.branches,
+            list(parsed.topics),
+        )
+        advisors = [
+            (i, name, branch, json.dumps(list(t))) for i, name, branch, t in parsed.advisors
+        ]
         conn = self._conn()
         if conn.execute("SELECT value FROM meta WHERE key='fixture'").fetchone() == (raw,):
             return
@@ -197,20 +259,12 @@ class SQLiteCalendar:
     ) -> list[datetime]:
         """The nearest free starts after ``start`` on open days (same day first)."""
         conn = self._conn()
-        found: list[datetime] = []
-        step = timedelta(minutes=self._opening.slot_minutes)
-        candidate = start + step
-        for _ in range(24 * 60 // self._opening.slot_minutes * 14):
-            if len(found) >= count:
-                break
-            if (
-                self._opening.is_open_day(candidate.date())
-                and self._opening.is_slot_start(candidate.time())
-                and self._free_advisor(conn, branch, topic, candidate)
-            ):
-                found.append(candidate)
-            candidate += step
-        return found
+        return nearest_free(
+            self._opening,
+            start,
+            lambda at: self._free_advisor(conn, branch, topic, at) is not None,
+            count,
+        )
 
     def book(self, customer_id: str, branch: str, topic: str, start: datetime) -> Appointment:
         conn = self._conn()
