@@ -16,6 +16,7 @@ from cxbot.conversation.events import BotUttered, Event, UserUttered
 from cxbot.conversation.reducer import apply_all
 from cxbot.conversation.state import ConversationState
 from cxbot.conversation.store import ConcurrentUpdate, ConversationStore, SQLiteConversationStore
+from cxbot.conversation.turns import SQLiteTurnLog
 from cxbot.deps import TurnDeps
 from cxbot.embeddings import Embedder, SentenceTransformerEmbedder
 from cxbot.errors import ConfigError, InvalidMessage, UnknownConversation
@@ -116,6 +117,7 @@ class Assistant:
             prompts=prompts,
             clock=clock or (lambda: datetime.now().astimezone()),
             chat_model=chat_model,
+            turn_log=_turn_log(config, storage),
         )
         system_prompt = prompts.render(
             PromptTask.SYSTEM, company=config.company, assistant_name=config.assistant_name
@@ -244,6 +246,7 @@ class Assistant:
             conversations=SQLiteConversationStore(storage / "conversations.sqlite"),
             calendar=SQLiteCalendar(storage / "calendar.sqlite", self._calendar_fixture),
             clock=clock or self.deps.clock,
+            turn_log=_turn_log(self.config, storage),
         )
         return self._twin(deps)
 
@@ -500,7 +503,13 @@ class Assistant:
 
     def close(self) -> None:
         """Close this thread's store connections (they reopen on next use)."""
-        for store in (self.deps.conversations, self.deps.profiles, self.deps.calendar):
+        stores = (
+            self.deps.conversations,
+            self.deps.profiles,
+            self.deps.calendar,
+            self.deps.turn_log,
+        )
+        for store in stores:
             close = getattr(store, "close", None)
             if callable(close):
                 close()
@@ -537,6 +546,11 @@ def _calendar(config: CxbotConfig, storage: Path, fixture: Path | None) -> Calen
 
         return RedisCalendar(settings.redis_url, fixture, prefix=settings.redis_prefix)
     return SQLiteCalendar(storage / "calendar.sqlite", fixture)
+
+
+def _turn_log(config: CxbotConfig, storage: Path) -> SQLiteTurnLog | None:
+    """The turn records beside the conversations (``storage.turn_log``)."""
+    return SQLiteTurnLog(storage / "conversations.sqlite") if config.storage.turn_log else None
 
 
 def _fixture(root: Path, value: str | None, key: str) -> Path | None:

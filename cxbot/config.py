@@ -60,6 +60,13 @@ class StorageConfig(_Section):
             "embedded store under dir. The ingest manifest and keyword index stay under dir."
         ),
     )
+    turn_log: bool = Field(
+        True,
+        description=(
+            "Record each turn's clock, stage timings and redacted message vector beside its "
+            "events (conversations.sqlite) for `cxbot insights` and `cxbot suggest`."
+        ),
+    )
     redis_url: str | None = Field(
         None,
         pattern=r"^(rediss?|unix)://\S+$",

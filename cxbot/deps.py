@@ -9,6 +9,7 @@ from typing import Any
 
 from cxbot.config import CxbotConfig
 from cxbot.conversation.store import ConversationStore
+from cxbot.conversation.turns import TurnLog
 from cxbot.embeddings import Embedder
 from cxbot.flows.actions.calendar import CalendarBackend
 from cxbot.profiles.store import ProfileStore
@@ -29,3 +30,5 @@ class TurnDeps:
     prompts: PromptLibrary
     clock: Callable[[], datetime]
     chat_model: Any = None
+    turn_log: TurnLog | None = None
+    """Where each committed turn's record goes (``None``: not recorded)."""

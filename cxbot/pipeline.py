@@ -33,9 +33,10 @@ from cxbot.conversation.events import (
 from cxbot.conversation.receipts import receipt_for
 from cxbot.conversation.reducer import apply_all
 from cxbot.conversation.state import ConversationState
+from cxbot.conversation.turns import TurnRecord
 from cxbot.deps import TurnDeps
 from cxbot.embeddings import features_of
-from cxbot.errors import InvalidMessage, UnknownCustomer
+from cxbot.errors import BackendError, InvalidMessage, UnknownCustomer
 from cxbot.flows.actions import ActionContext
 from cxbot.flows.engine import FlowEngine
 from cxbot.guardrails.base import Guardrail, GuardrailContext, Verdict
@@ -138,6 +139,8 @@ class _Turn:
     nlu: NLUResult | None = None
     on_text: Callable[[str], None] | None = None
     """Where a streamed turn's answer goes, piece by piece, as the output guardrails pass it."""
+    started: float = 0.0
+    """``time.perf_counter()`` when the turn began."""
     message_id: str | None = None
     """The client's id for the message: the reply is kept under it with the commit."""
 
@@ -238,6 +241,7 @@ class Pipeline:
 
     # -- stages --------------------------------------------------------------------------
     def _begin(self, conversation_id: str, message: object, customer_id: str | None) -> _Turn:
+        started = time.perf_counter()
         if not conversation_id or not conversation_id.strip():
             raise InvalidMessage("the conversation id is empty")
         text = clean_message(message, self.deps.config.limits.max_message_chars)
@@ -271,6 +275,7 @@ class Pipeline:
                 calendar=self.deps.calendar,
             ),
             trace=trace,
+            started=started,
         )
         if customer_id is not None and customer_id != state.customer_id:
             turn.events.append(CustomerIdentified(customer_id))
@@ -560,6 +565,28 @@ class Pipeline:
                 transcript_turns=self.deps.config.handoff.transcript_turns,
             )
 
+    def _record(self, turn: _Turn, number: int) -> None:
+        """Log the committed turn for analytics: its clock, stage timings and the vector of
+        the redacted message (when the turn embedded it). A failed write loses the record,
+        never the turn."""
+        turn_log = self.deps.turn_log
+        if turn_log is None:
+            return
+        trace = {**turn.trace.ms, "total": _ms_since(turn.started)}
+        record = TurnRecord(
+            conversation_id=turn.state.conversation_id,
+            turn=number,
+            at=turn.guard_ctx.now,
+            text=turn.guard_ctx.message,
+            in_flow=turn.state.flow is not None,
+            trace=trace,
+            vector=turn.guard_ctx.vector() if turn.nlu is not None else None,
+        )
+        try:
+            turn_log.record(record)
+        except BackendError as exc:
+            log.warning("turn conversation=%s not logged: %s", record.conversation_id, exc)
+
     def _known_profile(self, state: ConversationState) -> Profile | None:
         return self.deps.profiles.get(state.customer_id) if state.customer_id else None
 
@@ -584,6 +611,7 @@ class Pipeline:
         reply = self._reply(turn, outcome, events, summary)
         receipt = receipt_for(turn.message_id, turn.text, reply) if turn.message_id else None
         self.deps.conversations.commit(replace(state, turn=state.turn + 1), events, receipt=receipt)
+        self._record(turn, state.turn + 1)
         log.info(
             "turn conversation=%s turn=%d route=%s intent=%s handoff=%s total_ms=%.1f",
             turn.state.conversation_id,
