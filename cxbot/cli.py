@@ -440,6 +440,64 @@ def eval_guardrails(
         console.print(f"{name:>22}: {counts}")
 
 
+@eval_app.command("grounding")
+def eval_grounding(
+    project: Annotated[Path, typer.Option("--project", "-p", help="Project folder.")] = Path("."),
+    cases: Annotated[
+        OptionalPath,
+        typer.Option(help="Grounding cases (default: evals/*/grounding/cases.jsonl)."),
+    ] = None,
+    json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
+) -> None:
+    """Grounding guardrail on labelled answers: share of unsupported sentences flagged and of
+    supported ones flagged by mistake, on the whole set, its tuning and held-out halves, by
+    kind, and over a sweep of the risk threshold."""
+    from cxbot.evals.grounding import evaluate_grounding, load_grounding_cases
+    from cxbot.guardrails.output.grounding import GroundingGuard
+    from cxbot.prompts import ReplyKey
+
+    console = _console()
+    try:
+        if cases is None:
+            found = sorted((project / "evals").glob("*/grounding/cases.jsonl"))
+            if not found:
+                raise ConfigError(
+                    "no --cases given and no evals/*/grounding/cases.jsonl",
+                    file=project / "evals",
+                    fix="pass --cases FILE",
+                )
+            cases = found[0]
+        loaded = load_grounding_cases(cases)
+        bot = _assistant(project)
+        guard = next(
+            (g for g in bot.pipeline.output_guardrails if isinstance(g, GroundingGuard)),
+            None,
+        ) or GroundingGuard(
+            bot.deps.embedder.embed_documents,
+            fallback=bot.deps.prompts.reply(ReplyKey.UNGROUNDED),
+        )
+        report = evaluate_grounding(guard, loaded)
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    _write_report(console, report, json_out, None)
+    for split, rates in report["by_split"].items():
+        console.print(
+            f"{split:>22}: unsupported flagged {rates['flagged_unsupported']}/"
+            f"{rates['unsupported']} ({rates['flagged_unsupported_rate']:.1%}), supported "
+            f"flagged {rates['flagged_supported']}/{rates['supported']} "
+            f"({rates['flagged_supported_rate']:.1%})"
+        )
+    for kind, counts in report["by_kind"].items():
+        console.print(f"{kind:>22}: {counts['flagged']}/{counts['sentences']} flagged")
+    console.print(f"{'answers':>22}: {report['verdicts']}")
+    console.print("threshold  unsupported flagged  supported flagged")
+    for row in report["sweep"]:
+        console.print(
+            f"{row['threshold']:>9.1f}  {row['flagged_unsupported_rate']:>19.1%}  "
+            f"{row['flagged_supported_rate']:>17.1%}"
+        )
+
+
 @eval_app.command("handoff")
 def eval_handoff(
     project: Annotated[Path, typer.Option("--project", "-p", help="Project folder.")] = Path("."),

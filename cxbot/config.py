@@ -306,12 +306,46 @@ class CalendarConfig(_Section):
     fixture: str | None = Field(None, description="JSON file of branches and advisors.")
 
 
+class GroundingConfig(_Section):
+    """How the grounding guardrail checks knowledge answers against their passages."""
+
+    judge: Literal["offline", "llm"] = Field(
+        "offline",
+        description=(
+            "offline: word, number and embedding checks; llm: the chat model judges the "
+            "sentences that are not quoted from a passage (prompts/grounding_judge.j2), "
+            "with the offline check when no model is configured or it fails."
+        ),
+    )
+    nli_model: str | None = Field(
+        None,
+        description=(
+            "Folder of a local NLI cross-encoder (sentence-transformers CrossEncoder); "
+            "missing or unset: the offline check."
+        ),
+    )
+    max_unsupported: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description=(
+            "Share of unsupported sentences above which the whole answer is replaced by the "
+            "'ungrounded' reply; at or below it, only those sentences are removed."
+        ),
+    )
+
+
 class GuardrailsConfig(_Section):
     input: tuple[str, ...] = Field(
         ("pii", "injection"), description="Input guardrails by name, in order."
     )
     output: tuple[str, ...] = Field(
-        ("pii_leak", "prompt_leak"), description="Output guardrails by name, in order."
+        ("pii_leak", "prompt_leak", "grounding"),
+        description="Output guardrails by name, in order.",
+    )
+    grounding: GroundingConfig = Field(
+        default_factory=GroundingConfig,  # type: ignore[arg-type]
+        description="The grounding guardrail (output).",
     )
     injection_similarity: float = Field(
         0.72, ge=0, le=1, description="Similarity to a known attack that blocks a message."

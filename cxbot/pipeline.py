@@ -57,7 +57,7 @@ from cxbot.handoff.triggers import (
 from cxbot.nlu.stage import NLUStage
 from cxbot.profiles.store import Profile, visible_facts
 from cxbot.prompts import ReplyKey
-from cxbot.rag.answer import Answerer, relevant_facts
+from cxbot.rag.answer import Answerer, citation_of, relevant_facts
 from cxbot.rag.retriever import Retriever
 from cxbot.rag.rewrite import QueryRewriter
 from cxbot.router import FlowRoute, HandoffRoute, RagRoute, SmallTalkRoute, route
@@ -65,6 +65,7 @@ from cxbot.types import Citation, NLUResult, Reply, Route
 
 if TYPE_CHECKING:
     from cxbot.embeddings import Vector
+    from cxbot.rag.store import Hit
 
 __all__ = ["Pipeline", "Trace", "clean_message"]
 
@@ -102,6 +103,13 @@ def _blocked(verdicts: Sequence[tuple[str, Verdict]]) -> bool:
 
 def _ms_since(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
+
+
+def _passage(hit: Hit) -> str:
+    """A cited passage as the grounding guardrail reads it: its heading, then its text."""
+    title, section = hit.metadata.get("title", ""), hit.metadata.get("section", "")
+    heading = f"{title} — {section}" if section and section != title else str(title)
+    return f"{heading}\n{hit.text}" if heading else hit.text
 
 
 class Trace:
@@ -443,12 +451,21 @@ class Pipeline:
                     self.profile_vectors,
                     self.deps.config.rag.profile_threshold,
                 )
+        known = tuple(f"{key.replace('_', ' ')}: {value}" for key, value in facts.items())
+        # a streamed answer is screened against every passage it may cite; the reply then
+        # against the passages it does cite (what the grounding guardrail checks)
+        turn.guard_ctx.passages = tuple(_passage(h) for h in hits) + known
         with turn.trace.stage("generation"):
             answer = self.answerer.run(
                 search, search_vector, hits, facts, on_text=self._release(turn)
             )
         if answer is None:
+            turn.guard_ctx.passages = ()
             return _Outcome(self.deps.prompts.reply(ReplyKey.DONT_KNOW), "rag", failed=True)
+        cited = set(answer.citations)
+        turn.guard_ctx.passages = (
+            tuple(_passage(h) for h in hits if citation_of(h) in cited) + known
+        )
         return _Outcome(answer.text, "rag", citations=answer.citations)
 
     def _small_talk(self, target: SmallTalkRoute) -> _Outcome:
@@ -472,7 +489,7 @@ class Pipeline:
             return outcome
         text, verdicts = self._screen(turn, "output", outcome.text)
         if _blocked(verdicts):
-            text = self.deps.prompts.reply(ReplyKey.BLOCKED_OUTPUT)
+            text = verdicts[-1][1].text or self.deps.prompts.reply(ReplyKey.BLOCKED_OUTPUT)
             return replace(outcome, text=text, citations=(), route="blocked")
         return replace(outcome, text=text)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -15,7 +15,8 @@ __all__ = ["Guardrail", "GuardrailContext", "Verdict"]
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """``allow``; ``block`` (the turn gets a safe reply); ``rewrite`` (``text`` replaces it)."""
+    """``allow``; ``block`` (the turn gets a safe reply: ``text`` when the unit gives one,
+    else the stage's canned reply); ``rewrite`` (``text`` replaces it)."""
 
     action: Literal["allow", "block", "rewrite"]
     reason: str = ""
@@ -31,7 +32,8 @@ class GuardrailContext:
     """What a guardrail may know about the turn besides the text.
 
     ``vector`` embeds the (possibly rewritten) user message on first use; the embedder's
-    cache makes the turn's later uses free, so the message is embedded once.
+    cache makes the turn's later uses free, so the message is embedded once. ``passages``
+    are the texts a knowledge answer cites (set for RAG replies only; empty otherwise).
     """
 
     now: datetime
@@ -39,6 +41,7 @@ class GuardrailContext:
     embed: Callable[[str], Vector]
     message: str = ""
     own_contacts: Collection[str] = field(default_factory=frozenset)
+    passages: Sequence[str] = ()
     _embedded: tuple[str, Vector] | None = None
 
     def vector(self) -> Vector:

@@ -22,6 +22,7 @@ class PromptTask(enum.StrEnum):
 
     SYSTEM = "system"
     RAG_ANSWER = "rag_answer"
+    GROUNDING_JUDGE = "grounding_judge"
     HANDOFF_SUMMARY = "handoff_summary"
     HANDOFF_SUMMARY_RETRY = "handoff_summary_retry"
     INTENT_CLASSIFY = "intent_classify"
@@ -33,6 +34,7 @@ class ReplyKey(enum.StrEnum):
 
     BLOCKED_INJECTION = "blocked_injection"
     BLOCKED_OUTPUT = "blocked_output"
+    UNGROUNDED = "ungrounded"
     DONT_KNOW = "dont_know"
     HANDOFF = "handoff"
     WITH_AGENT = "with_agent"

@@ -21,7 +21,7 @@ from cxbot.types import Citation
 if TYPE_CHECKING:
     from cxbot.embeddings import Embedder, Vector
 
-__all__ = ["Answer", "Answerer", "citation_of", "relevant_facts"]
+__all__ = ["Answer", "Answerer", "citation_of", "passage_sentences", "relevant_facts"]
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
 _CITED = re.compile(r"\[(\d+)\]")
@@ -58,6 +58,12 @@ def _sentences(text: str) -> list[str]:
             if sentence:
                 out.append(sentence)
     return out
+
+
+def passage_sentences(text: str) -> list[str]:
+    """The sentences an extractive answer may quote from a passage (table rows as
+    "header: cell; header: cell")."""
+    return _sentences(text)
 
 
 def citation_of(hit: Hit) -> Citation:
