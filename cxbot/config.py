@@ -340,12 +340,16 @@ class GuardrailsConfig(_Section):
         ("pii", "injection"), description="Input guardrails by name, in order."
     )
     output: tuple[str, ...] = Field(
-        ("pii_leak", "prompt_leak", "grounding"),
+        ("pii_leak", "prompt_leak", "grounding", "profanity"),
         description="Output guardrails by name, in order.",
     )
     grounding: GroundingConfig = Field(
         default_factory=GroundingConfig,  # type: ignore[arg-type]
         description="The grounding guardrail (output).",
+    )
+    profanity: Literal["mask", "block"] = Field(
+        "mask",
+        description="The profanity guardrail (output): mask the words, or block the reply.",
     )
     injection_similarity: float = Field(
         0.72, ge=0, le=1, description="Similarity to a known attack that blocks a message."
