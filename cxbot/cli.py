@@ -546,12 +546,26 @@ def eval_handoff(
 def bench(
     only: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Argument(help="Benchmarks to run, e.g. `cxbot bench nlu` (default: all)."),
+        typer.Argument(
+            help="Benchmarks to run, e.g. `cxbot bench nlu` (default: all but `load`); "
+            "`cxbot bench load` runs the multi-worker load test alone."
+        ),
     ] = None,
     path: ProjectDir = Path("."),
     turns: Annotated[
-        int, typer.Option(help="Scripted turns per route (rag, flow, blocked, handoff).")
-    ] = 30,
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            help="Scripted turns per route (rag, flow, blocked, handoff; default 30), or "
+            "turns per simulated customer with `load` (default 20)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="load: worker processes on Redis and a Chroma server.")
+    ] = 4,
+    customers: Annotated[int, typer.Option(help="load: concurrent simulated customers.")] = 50,
+    timeout: Annotated[
+        float, typer.Option(help="load: seconds after which no further message is sent.")
+    ] = 900.0,
     scale: Annotated[
         Optional[list[str]],  # noqa: UP045
         typer.Option(
@@ -579,6 +593,11 @@ def bench(
 
     from cxbot.bench import SUITES, format_report, run_benchmarks
 
+    if only and "load" in only:
+        if len(only) > 1 or suite:
+            raise typer.BadParameter("`load` runs alone: cxbot bench load [--workers N] …")
+        _bench_load(path, workers, customers, turns or 20, timeout, baseline, json_out)
+        return
     try:
         sizes = [int(n) for item in scale or () for n in item.split(",") if n.strip()]
     except ValueError:
@@ -592,7 +611,7 @@ def bench(
                 path,
                 suites=[*(only or ()), *(suite or ())] or SUITES,
                 scale=sizes or None,
-                turns=turns,
+                turns=turns or 30,
                 baseline=baseline,
                 progress=lambda name: status.update(f"benchmarking: {name}…"),
             )
@@ -604,6 +623,44 @@ def bench(
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         console.print(f"JSON report written to {json_out}")
+
+
+def _bench_load(
+    path: Path,
+    workers: int,
+    customers: int,
+    turns: int,
+    timeout: float,
+    baseline: bool,
+    json_out: Path | None,
+) -> None:
+    import json
+
+    from cxbot.loadtest import format_load_report, run_load
+
+    console = _console()
+    with console.status("load test…") as status:
+        try:
+            report = run_load(
+                path,
+                workers=workers,
+                customers=customers,
+                turns=turns,
+                baseline=baseline,
+                timeout_s=timeout,
+                progress=lambda name: status.update(f"{name}…"),
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        except CxbotError as exc:
+            raise _fail(console, exc) from None
+    console.print(format_load_report(report), markup=False, end="")
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        console.print(f"JSON report written to {json_out}")
+    metrics = report["metrics"]
+    if metrics["lost_turns"] or metrics["crossed_conversations"] or metrics["double_bookings"]:
+        raise typer.Exit(1)
 
 
 @app.command()
