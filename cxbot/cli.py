@@ -581,7 +581,8 @@ def bench(
         bool,
         typer.Option(
             "--baseline/--no-baseline",
-            help="Also time the naive LangChain pipelines (turns, ingest) on the same data.",
+            help="Also time the naive LangChain pipelines (turns, ingest) on the same data; "
+            "with `load`, the same load on one worker with the SQLite defaults.",
         ),
     ] = True,
     json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,

@@ -467,9 +467,7 @@ def create_app(
         """One turn, streamed: ``delta`` events (``{"text"}``) then one ``final`` event
         (``{"reply", "replace_shown"}``)."""
         customer = await for_customer(who, cid, body)
-        events = assistant.astream(
-            cid, body.text, customer_id=customer, message_id=body.message_id
-        )
+        events = assistant.astream(cid, body.text, customer_id=customer, message_id=body.message_id)
         first = await anext(events)  # unusable input fails here, before the stream starts
 
         async def write() -> AsyncIterator[str]:
