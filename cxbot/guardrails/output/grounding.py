@@ -248,6 +248,8 @@ class _Passages:
     words: set[str]
     pairs: set[tuple[str, str]]
     raw_sentences: list[str]
+    quotes: frozenset[tuple[str, ...]] = frozenset()
+    """The words of each passage sentence (an extractive answer joins list items)."""
 
 
 class GroundingGuard:
@@ -272,6 +274,7 @@ class GroundingGuard:
         self.chat_model = chat_model if self.settings.judge == "llm" else None
         self.prompts = prompts
         self._cache: OrderedDict[str, Vector] = OrderedDict()
+        self._passages: OrderedDict[str, _Passages] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._nli: Any = None
@@ -311,7 +314,7 @@ class GroundingGuard:
 
     def assess(self, sentences: Sequence[str], passages: Sequence[str]) -> list[SentenceSupport]:
         """Each sentence's support by ``passages`` (offline, or by the judge when set)."""
-        prepared = [self._prepare(p) for p in passages]
+        prepared = [self._prepared(p) for p in passages]
         results = [self._lexical(s, prepared) for s in sentences]
         open_ = [i for i, r in enumerate(results) if r.claim and not r.verbatim]
         if not open_:
@@ -332,6 +335,20 @@ class GroundingGuard:
         return results
 
     # -- offline parts -------------------------------------------------------------------
+    def _prepared(self, passage: str) -> _Passages:
+        """``passage`` read for the checks, from a cache: turns cite the same passages."""
+        with self._lock:
+            cached = self._passages.get(passage)
+            if cached is not None:
+                self._passages.move_to_end(passage)
+                return cached
+        prepared = self._prepare(passage)
+        with self._lock:
+            self._passages[passage] = prepared
+            while len(self._passages) > self._cache_size // 8:
+                self._passages.popitem(last=False)
+        return prepared
+
     def _prepare(self, passage: str) -> _Passages:
         sentences = _passage_sentences(passage) or [passage]
         flat = " ".join(_words(passage + "\n" + "\n".join(sentences)))
@@ -342,6 +359,7 @@ class GroundingGuard:
             words=set(sequence),
             pairs=set(itertools.pairwise(sequence)),
             raw_sentences=sentences,
+            quotes=frozenset(tuple(_words(x)) for x in sentences),
         )
 
     def _lexical(self, sentence: str, passages: list[_Passages]) -> SentenceSupport:
@@ -350,7 +368,7 @@ class GroundingGuard:
         if clean.endswith(("?", ":")) or not sequence:  # a question or an introduction
             return SentenceSupport(sentence, claim=False)
         joined = f" {' '.join(_words(clean))} "
-        if any(joined in p.text for p in passages):
+        if any(joined in p.text for p in passages) or _quoted(_words(clean), passages):
             return SentenceSupport(sentence, claim=True, verbatim=True)
         numbers = set().union(*(p.numbers for p in passages))
         words = set().union(*(p.words for p in passages))
@@ -459,6 +477,20 @@ def _parse_judgement(content: str, count: int) -> list[bool] | None:
         return None
     bad = {n for n in numbers if 1 <= n <= count}
     return [n not in bad for n in range(1, count + 1)]
+
+
+def _quoted(words: list[str], passages: list[_Passages]) -> bool:
+    """Whether ``words`` are whole passage sentences one after another (an extractive
+    answer runs list items together without a full stop)."""
+    quotes = set().union(*(p.quotes for p in passages))
+    lengths = sorted({len(q) for q in quotes}, reverse=True)
+    at = 0
+    while at < len(words):
+        step = next((n for n in lengths if tuple(words[at : at + n]) in quotes), 0)
+        if not step:
+            return False
+        at += step
+    return bool(words)
 
 
 def _clean(sentence: str) -> str:
