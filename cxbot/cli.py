@@ -13,6 +13,7 @@ from cxbot.errors import ConfigError, CxbotError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
     from rich.console import Console
 
@@ -838,6 +839,150 @@ def serve(
     except CxbotError as exc:
         raise _fail(console, exc) from None
     uvicorn.run(api, host=host, port=port)
+
+
+insights_app = typer.Typer(
+    invoke_without_command=True,
+    no_args_is_help=False,
+    help="Conversation analytics over the conversation store: containment, handoffs, out of "
+    "scope, intents by week, flows and drop-off, guardrail blocks, don't know, latency.",
+)
+app.add_typer(insights_app, name="insights")
+
+
+def _since(value: str | None) -> datetime | None:
+    from datetime import datetime
+
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--since"
+        ) from None
+
+
+def _conversations_file(path: Path, db: Path | None) -> Path:
+    from cxbot.config import load_config
+
+    if db is not None:
+        if not db.is_file():
+            raise ConfigError(
+                "conversations file not found",
+                file=db,
+                fix="pass the path of a conversations.sqlite",
+            )
+        return db
+    return path / load_config(path).storage.dir / "conversations.sqlite"
+
+
+@insights_app.callback()
+def insights(
+    ctx: typer.Context,
+    path: ProjectDir = Path("."),
+    db: Annotated[
+        OptionalPath, typer.Option(help="A conversations.sqlite (default: the project's).")
+    ] = None,
+    since: Annotated[Optional[str], typer.Option(help="Only turns from this date (ISO).")] = None,  # noqa: UP045
+    html_out: Annotated[OptionalPath, typer.Option("--html", help="Write the HTML page.")] = None,
+    json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
+) -> None:
+    """Print the insights of the stored conversations; optionally write HTML and JSON."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from cxbot.insights import analyse, render_html, summary_lines
+
+    console = _console()
+    try:
+        report = analyse(_conversations_file(path, db), since=_since(since))
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    for line in summary_lines(report):
+        console.print(line, markup=False)
+    if json_out is not None:
+        json_out.write_text(report.to_json_text(), encoding="utf-8")
+    if html_out is not None:
+        html_out.write_text(render_html(report, title=path.resolve().name), encoding="utf-8")
+
+
+@insights_app.command("simulate")
+def insights_simulate(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the simulated store and truth.json.")
+    ],
+    path: ProjectDir = Path("."),
+    conversations: Annotated[int, typer.Option(help="Conversations to replay.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    weeks: Annotated[int, typer.Option(help="Weeks the traffic is spread over.")] = 6,
+    oos_share: Annotated[
+        float, typer.Option(help="Share of conversations that are Banking77 messages.")
+    ] = 0.2,
+) -> None:
+    """Replay eval-suite conversations (and Banking77 messages, when the dataset is here)
+    through the assistant on a fake clock; write the store and the simulator's own tally."""
+    import time
+
+    from cxbot.evals.datasets import DatasetMissing, dataset_root
+    from cxbot.insights.simulate import banking77_scripts, plan, simulate, suite_scripts
+
+    console = _console()
+    say = _progress(console)
+    try:
+        bot = _assistant(path)
+        if bot.vector_store.count() == 0:
+            bot.ingest()
+        scripts = suite_scripts(path / "evals")
+        extra = []
+        try:
+            extra = banking77_scripts(dataset_root(path) / "banking77" / "test.csv")
+        except DatasetMissing as exc:
+            console.print(f"[yellow]Banking77 not found ({exc}); suite conversations only[/]")
+        planned = plan(
+            scripts, conversations, seed=seed, weeks=weeks, extra=extra, extra_share=oos_share
+        )
+        begin = time.perf_counter()
+        every = max(1, conversations // 20)
+
+        def step(done: int, total: int) -> None:
+            if done % every == 0 or done == total:
+                say(f"{done}/{total} conversations")
+
+        truth = simulate(bot, planned, out, seed=seed, progress=step)
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    console.print(
+        f"{truth.conversations} conversations, {truth.turns} turns in "
+        f"{time.perf_counter() - begin:.1f} s; store {out / 'conversations.sqlite'}, "
+        f"ground truth {out / 'truth.json'}"
+    )
+
+
+@app.command()
+def suggest(
+    path: ProjectDir = Path("."),
+    db: Annotated[
+        OptionalPath, typer.Option(help="A conversations.sqlite (default: the project's).")
+    ] = None,
+    since: Annotated[Optional[str], typer.Option(help="Only turns from this date (ISO).")] = None,  # noqa: UP045
+    out: Annotated[Path, typer.Option("--out", help="The YAML patch to write.")] = Path(
+        "suggestions.yaml"
+    ),
+) -> None:
+    """Cluster the messages the assistant did not understand and the questions it could not
+    answer; write a reviewable YAML patch (examples for intents, candidate intents, articles
+    to write). Nothing under flows/ is changed."""
+    from cxbot.insights.suggest import suggest_from_project
+
+    console = _console()
+    try:
+        suggestions = suggest_from_project(path, _conversations_file(path, db), since=_since(since))
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    out.write_text(suggestions.to_yaml(), encoding="utf-8")
+    for line in suggestions.summary_lines():
+        console.print(line, markup=False)
+    console.print(f"written to {out}; review it, then copy what you accept into flows/")
 
 
 def main() -> None:
