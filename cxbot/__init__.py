@@ -22,7 +22,7 @@ from cxbot.errors import (
     UnknownCustomer,
 )
 from cxbot.stream import FinalReply, StreamEvent, TextDelta
-from cxbot.types import Citation, Entity, NLUResult, Reply, Route
+from cxbot.types import Channel, Citation, Entity, NLUResult, RenderedReply, Reply, Route
 
 if TYPE_CHECKING:
     from cxbot.assist import AgentAssist, AssistSuggestions
@@ -37,6 +37,7 @@ __all__ = [
     "AssistSuggestions",
     "Assistant",
     "BackendError",
+    "Channel",
     "Citation",
     "ConfigError",
     "CxbotError",
@@ -50,6 +51,7 @@ __all__ = [
     "InvalidSlot",
     "NLUResult",
     "PromptError",
+    "RenderedReply",
     "Reply",
     "Route",
     "StreamEvent",

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cxbot.channels import render
 from cxbot.config import CONFIG_FILE, CxbotConfig, load_config
 from cxbot.conversation.events import BotUttered, Event, UserUttered
 from cxbot.conversation.reducer import apply_all
@@ -20,7 +21,7 @@ from cxbot.conversation.turns import SQLiteTurnLog
 from cxbot.deps import TurnDeps
 from cxbot.embeddings import Embedder, SentenceTransformerEmbedder
 from cxbot.errors import ConfigError, InvalidMessage, UnknownConversation
-from cxbot.flows.actions import Action, builtin_actions
+from cxbot.flows.actions import Action, ActionContext, builtin_actions
 from cxbot.flows.actions.calendar import CalendarBackend, SQLiteCalendar
 from cxbot.flows.engine import FlowEngine
 from cxbot.flows.spec import load_flows, load_intents
@@ -42,7 +43,7 @@ from cxbot.rag.retriever import Retriever
 from cxbot.rag.rewrite import QueryRewriter
 from cxbot.rag.store import ChromaStore, VectorStore
 from cxbot.stream import FinalReply, StreamEvent, TextDelta
-from cxbot.types import Reply
+from cxbot.types import Channel, Reply
 
 if TYPE_CHECKING:
     from langchain_core.retrievers import BaseRetriever
@@ -276,6 +277,8 @@ class Assistant:
         *,
         customer_id: str | None = None,
         message_id: str | None = None,
+        authenticated: bool | None = None,
+        channel: Channel = "web",
     ) -> Reply:
         """Run one turn: the customer's ``text`` in ``conversation_id`` → the assistant's reply.
 
@@ -285,9 +288,24 @@ class Assistant:
         :class:`~cxbot.errors.InvalidMessage`. Turns of one conversation run one at a time,
         in every process sharing the conversation store.
 
+        ``authenticated`` says whether the caller signed ``customer_id`` in (default:
+        ``identity.trust_customer_id``); if not, the id is a claim, and account answers
+        and actions wait until the customer verifies it (date of birth, postcode).
+        ``channel`` (web, sms, whatsapp, voice, email) decides ``reply.rendered``; the
+        customer's latest conversation on another channel, when they are known, continues
+        in this one.
+
         Raises :class:`~cxbot.errors.TurnError` for unusable input (nothing is stored).
         """
-        return self._turn(conversation_id, text, customer_id, None, message_id)
+        return self._turn(
+            conversation_id,
+            text,
+            customer_id,
+            None,
+            message_id,
+            authenticated=authenticated,
+            channel=channel,
+        )
 
     def _turn(
         self,
@@ -296,6 +314,9 @@ class Assistant:
         customer_id: str | None,
         on_text: Callable[[str], None] | None,
         message_id: str | None = None,
+        *,
+        authenticated: bool | None = None,
+        channel: Channel = "web",
     ) -> Reply:
         self.warm_up()
         store = self.deps.conversations
@@ -304,11 +325,17 @@ class Assistant:
                 if message_id is not None:
                     kept = self._kept_reply(store, conversation_id, text, message_id)
                     if kept is not None:
-                        return kept
+                        return self._present(conversation_id, kept, channel)
                 try:
-                    return self.pipeline.run(
-                        conversation_id, text, customer_id, on_text=on_text, message_id=message_id
+                    reply = self.pipeline.run(
+                        conversation_id,
+                        text,
+                        customer_id,
+                        authenticated=authenticated,
+                        on_text=on_text,
+                        message_id=message_id,
                     )
+                    return self._present(conversation_id, reply, channel)
                 except ConcurrentUpdate:
                     if attempt == 2:
                         raise
@@ -338,10 +365,18 @@ class Assistant:
         *,
         customer_id: str | None = None,
         message_id: str | None = None,
+        authenticated: bool | None = None,
+        channel: Channel = "web",
     ) -> Reply:
         """:meth:`respond` without blocking the event loop."""
         return await asyncio.to_thread(
-            self.respond, conversation_id, text, customer_id=customer_id, message_id=message_id
+            self.respond,
+            conversation_id,
+            text,
+            customer_id=customer_id,
+            message_id=message_id,
+            authenticated=authenticated,
+            channel=channel,
         )
 
     async def astream(
@@ -351,6 +386,8 @@ class Assistant:
         *,
         customer_id: str | None = None,
         message_id: str | None = None,
+        authenticated: bool | None = None,
+        channel: Channel = "web",
     ) -> AsyncIterator[StreamEvent]:
         """:meth:`arespond`, streamed: :class:`~cxbot.stream.TextDelta` events as the reply
         becomes safe to show, then one :class:`~cxbot.stream.FinalReply` with the stored
@@ -376,7 +413,15 @@ class Assistant:
 
         def work() -> Reply:
             try:
-                return self._turn(conversation_id, text, customer_id, put, message_id)
+                return self._turn(
+                    conversation_id,
+                    text,
+                    customer_id,
+                    put,
+                    message_id,
+                    authenticated=authenticated,
+                    channel=channel,
+                )
             finally:
                 put(None)
 
@@ -396,6 +441,22 @@ class Assistant:
             yield FinalReply(reply)
         else:
             yield FinalReply(reply, replace_shown=True)
+
+    def _present(self, conversation_id: str, reply: Reply, channel: Channel) -> Reply:
+        """``reply`` rendered for ``channel``, with the flow's choices (or yes and no before
+        a confirmation) as its quick replies."""
+        options: tuple[str, ...] = ()
+        if reply.route == "flow":
+            state = self.deps.conversations.load(conversation_id)
+            if state.verification is None:
+                ctx = ActionContext(
+                    customer_id=state.customer_id,
+                    now=self.deps.clock().replace(tzinfo=None),
+                    calendar=self.deps.calendar,
+                )
+                options = self.pipeline.flows.quick_replies(state, ctx)
+        rendered = render(reply.text, channel, self.config.channels, quick_replies=options)
+        return replace(reply, rendered=rendered)
 
     def as_retriever(self, *, k: int | None = None, internal: bool = False) -> BaseRetriever:
         """This assistant's knowledge search as a LangChain retriever (same embedder, keyword

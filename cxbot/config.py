@@ -710,6 +710,16 @@ class IdentityConfig(_Section):
         gt=0,
         description="How long a customer stays locked out of verification after max_attempts.",
     )
+    account_similarity: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description=(
+            "A first-person question this similar to a profile field's description "
+            "(profiles.descriptions) asks about the account and needs a verified customer; "
+            "higher than rag.profile_threshold so that how-to questions stay public."
+        ),
+    )
     check_fields: tuple[str, ...] = Field(
         ("date_of_birth", "postcode"),
         min_length=1,

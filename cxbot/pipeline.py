@@ -21,8 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, assert_never
 
+from cxbot import identity
 from cxbot.conversation.events import (
     BotUttered,
+    ConversationContinued,
     CustomerIdentified,
     Event,
     GuardrailTriggered,
@@ -43,6 +45,7 @@ from cxbot.guardrails.base import Guardrail, GuardrailContext, Verdict
 from cxbot.handoff.summary import HandoffSummary, SummaryWriter
 from cxbot.handoff.triggers import (
     HandoffReason,
+    asks_for_person,
     customer_request,
     guardrail_blocks,
     low_confidence,
@@ -60,10 +63,12 @@ from cxbot.prompts import ReplyKey
 from cxbot.rag.answer import Answerer, citation_of, relevant_facts
 from cxbot.rag.retriever import Retriever
 from cxbot.rag.rewrite import QueryRewriter
-from cxbot.router import FlowRoute, HandoffRoute, RagRoute, SmallTalkRoute, route
+from cxbot.router import FlowRoute, HandoffRoute, RagRoute, SmallTalkRoute, TurnRoute, route
 from cxbot.types import Citation, NLUResult, Reply, Route
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from cxbot.embeddings import Vector
     from cxbot.rag.store import Hit
 
@@ -143,6 +148,10 @@ class _Turn:
     guard_ctx: GuardrailContext
     action_ctx: ActionContext
     trace: Trace
+    verified: bool = False
+    """Whether the turn knows who it talks to (see ``Pipeline._identify``)."""
+    preface: str | None = None
+    """Said before the reply, after the output guardrails ("that's you verified")."""
     events: list[Event] = field(default_factory=list)
     nlu: NLUResult | None = None
     on_text: Callable[[str], None] | None = None
@@ -214,6 +223,7 @@ class Pipeline:
         message: object,
         customer_id: str | None,
         *,
+        authenticated: bool | None = None,
         on_text: Callable[[str], None] | None = None,
         message_id: str | None = None,
     ) -> Reply:
@@ -221,7 +231,14 @@ class Pipeline:
         sentence, each only once the answer so far passes the output guardrails. With
         ``message_id``, the reply is committed with the turn as that message's receipt."""
         started = time.perf_counter()
-        reply = self._run(conversation_id, message, customer_id, on_text, message_id=message_id)
+        reply = self._run(
+            conversation_id,
+            message,
+            customer_id,
+            on_text,
+            message_id=message_id,
+            authenticated=authenticated,
+        )
         return replace(reply, trace={**reply.trace, "total": _ms_since(started)})
 
     def _run(
@@ -232,8 +249,10 @@ class Pipeline:
         on_text: Callable[[str], None] | None = None,
         *,
         message_id: str | None = None,
+        authenticated: bool | None = None,
     ) -> Reply:
         turn = self._begin(conversation_id, message, customer_id)
+        self._identify(turn, customer_id, authenticated)
         turn.on_text = on_text
         turn.message_id = message_id
         if turn.state.handed_off:
@@ -241,9 +260,13 @@ class Pipeline:
         blocked = self._input_guardrails(turn)
         if blocked is not None:
             return self._finish(turn, self._handoff_if_triggered(turn, blocked))
-        self._understand(turn)
-        outcome = self._assess(turn) or self._dispatch(turn)
+        outcome = self._verification(turn)
+        if outcome is None:
+            self._understand(turn)
+            outcome = self._assess(turn) or self._dispatch(turn)
         outcome = self._output_guardrails(turn, outcome)
+        if turn.preface is not None:  # a canned text the guardrails need not read
+            outcome = replace(outcome, text=f"{turn.preface}\n\n{outcome.text}".strip())
         outcome = self._handoff_if_triggered(turn, outcome)
         return self._finish(turn, outcome)
 
@@ -386,6 +409,8 @@ class Pipeline:
             and self.flows.continues(state, turn.text, nlu.entities, turn.action_ctx)
         )
         target = route(nlu, state, self.flows.flows, self.nlu.threshold, continues_flow=continues)
+        if self._needs_verification(turn, target):
+            return self._start_verification(turn)
         match target:
             case FlowRoute():
                 return self._flow(turn, target)
@@ -442,7 +467,7 @@ class Pipeline:
                 search, search_vector = question, vector
                 hits = self.retriever.run(vector, question)
             facts: dict[str, str] = {}
-            if turn.profile is not None:
+            if turn.profile is not None and turn.verified:
                 cfg = self.deps.config.profiles
                 facts = relevant_facts(
                     question,
@@ -467,6 +492,164 @@ class Pipeline:
             tuple(_passage(h) for h in hits if citation_of(h) in cited) + known
         )
         return _Outcome(answer.text, "rag", citations=answer.citations)
+
+    # -- identity ------------------------------------------------------------------------
+    def _identify(self, turn: _Turn, customer_id: str | None, authenticated: bool | None) -> None:
+        """Whether the turn knows who it talks to: a customer id the caller authenticated,
+        or one the customer verified (not expired). Until then no profile field joins an
+        answer or a prompt and actions run for nobody. A known customer's latest
+        conversation on another channel continues here."""
+        if authenticated is None:
+            authenticated = self.deps.config.identity.trust_customer_id
+        claimed = customer_id if customer_id is not None else turn.state.customer_id
+        state = apply_all(turn.state, turn.events)  # another customer: verification reset
+        turn.verified = claimed is not None and (
+            authenticated or identity.verified_until(state, turn.guard_ctx.now)
+        )
+        if claimed is not None and turn.verified:
+            self._continue_elsewhere(turn, claimed)
+        else:
+            turn.guard_ctx.own_contacts = frozenset()
+            turn.action_ctx = replace(turn.action_ctx, customer_id=None)
+
+    def _continue_elsewhere(self, turn: _Turn, customer_id: str) -> None:
+        """Carry the customer's latest conversation (another channel or session, linked
+        within ``channels.context_ttl_s``) into this one: its task in progress and recent
+        messages, committed before the turn so that the turn reads them."""
+        store = self.deps.conversations
+        here = turn.state.conversation_id
+        linked = store.linked_conversation(customer_id, now=turn.guard_ctx.now.timestamp())
+        if linked is None or linked == here:
+            return
+        source = store.load(linked)
+        if source.customer_id != customer_id or not (source.flow or source.history):
+            return
+        frame = source.flow
+        carried = ConversationContinued(
+            linked,
+            flow=frame.flow if frame else None,
+            slots=dict(frame.slots) if frame else {},
+            requested=frame.requested if frame else None,
+            awaiting_confirmation=frame.awaiting_confirmation if frame else False,
+            history=source.history,
+        )
+        limit = self.deps.config.limits.history_turns
+        turn.state = store.commit(apply_all(turn.state, [carried], history_limit=limit), [carried])
+
+    def _link(self, customer_id: str, conversation_id: str, now: datetime) -> None:
+        ttl = self.deps.config.channels.context_ttl_s
+        self.deps.conversations.link_customer(
+            customer_id, conversation_id, expires_at=now.timestamp() + ttl
+        )
+
+    def _needs_verification(self, turn: _Turn, target: TurnRoute) -> bool:
+        """An account question (one a profile field would answer) or a task for the
+        customer's own bookings, from a customer who is not verified."""
+        if turn.verified or (turn.profile or self._known_profile(turn.state)) is None:
+            return False
+        match target:
+            case FlowRoute():
+                return self.flows.flows[target.flow].requires_customer
+            case RagRoute():
+                fields = self.deps.config.profiles.fields_for("rag")
+                asked = relevant_facts(
+                    turn.guard_ctx.message,
+                    turn.guard_ctx.vector(),
+                    dict.fromkeys(fields, ""),
+                    self.profile_vectors,
+                    self.deps.config.identity.account_similarity,
+                )
+                return bool(asked)
+            case _:
+                return False
+
+    def _claimed(self, turn: _Turn) -> str | None:
+        return apply_all(turn.state, turn.events).customer_id
+
+    def _start_verification(self, turn: _Turn) -> _Outcome:
+        """Ask the first identity question, keeping the request to answer once verified;
+        a customer locked out by earlier failures goes to a person."""
+        claimed = self._claimed(turn)
+        assert claimed is not None
+        cfg = self.deps.config.identity
+        since = turn.guard_ctx.now.timestamp() - cfg.lockout_s
+        if self.deps.conversations.verification_failures(claimed, since=since) >= cfg.max_attempts:
+            text = self.deps.prompts.reply(ReplyKey.VERIFY_LOCKED)
+            return _Outcome(text, "handoff", handoff="verification_failed")
+        step = identity.start(claimed, cfg.check_fields, turn.guard_ctx.message)
+        turn.events.extend(step.events)
+        question = self.deps.prompts.reply(ReplyKey.VERIFY_ASK, field=step.field)
+        return _Outcome(self.deps.prompts.reply(ReplyKey.VERIFY_START, question=question), "flow")
+
+    def _verification(self, turn: _Turn) -> _Outcome | None:
+        """The customer's answer to an identity question, checked against their profile and
+        recorded without the answer; ``None`` when no question waits (or they ask for a
+        person, which the turn then handles)."""
+        check = turn.state.verification
+        claimed = self._claimed(turn)
+        if check is None or check.step is None or claimed is None or asks_for_person(turn.text):
+            return None
+        profile = turn.profile or self._known_profile(turn.state)
+        if profile is None:
+            return None
+        turn.events.append(UserUttered(identity.WITHHELD))
+        cfg = self.deps.config.identity
+        store = self.deps.conversations
+        now = turn.guard_ctx.now
+        step = identity.verify(
+            check,
+            turn.text,
+            customer_id=claimed,
+            profile=profile,
+            config=cfg,
+            now=now,
+            earlier_failures=store.verification_failures(
+                claimed, since=now.timestamp() - cfg.lockout_s
+            ),
+        )
+        turn.events.extend(step.events)
+        prompts = self.deps.prompts
+        question = prompts.reply(ReplyKey.VERIFY_ASK, field=step.field or "")
+        match step.outcome:
+            case "ask":
+                return _Outcome(question, "flow")
+            case "reask":
+                return _Outcome(prompts.reply(ReplyKey.VERIFY_REASK, question=question), "flow")
+            case "failed":
+                store.record_verification(claimed, succeeded=False, at=now.timestamp())
+                return _Outcome(prompts.reply(ReplyKey.VERIFY_FAILED, question=question), "flow")
+            case "locked":
+                store.record_verification(claimed, succeeded=False, at=now.timestamp())
+                text = prompts.reply(ReplyKey.VERIFY_LOCKED)
+                return _Outcome(text, "handoff", handoff="verification_failed")
+            case "verified":
+                store.record_verification(claimed, succeeded=True, at=now.timestamp())
+                turn.verified = True
+                turn.profile = profile
+                turn.guard_ctx.own_contacts = profile.contacts
+                turn.action_ctx = replace(turn.action_ctx, customer_id=claimed)
+                self._continue_elsewhere(turn, claimed)
+                return self._verified(turn, step.pending)
+            case _:
+                assert_never(step.outcome)
+
+    def _verified(self, turn: _Turn, pending: str | None) -> _Outcome:
+        """Verified: answer the request that needed it, or carry on with the task."""
+        intro = self.deps.prompts.reply(ReplyKey.VERIFIED, pending=pending)
+        if pending is not None:
+            turn.text = pending
+            turn.guard_ctx.message = pending
+            recorded = len(turn.events)
+            self._understand(turn)
+            del turn.events[recorded:]  # the request is on record from when it was made
+            turn.preface = intro
+            return self._assess(turn) or self._dispatch(turn)
+        state = apply_all(turn.state, turn.events)
+        if state.flow is None:
+            return _Outcome(intro, "flow")
+        question = self.flows.prompt(state, turn.action_ctx)
+        resume = self.deps.prompts.reply(ReplyKey.DIGRESSION_RESUME, question=question)
+        return _Outcome(f"{intro}\n\n{resume}", "flow")
 
     def _small_talk(self, target: SmallTalkRoute) -> _Outcome:
         key = {"greet": ReplyKey.GREETING, "thanks": ReplyKey.THANKS}.get(
@@ -565,8 +748,10 @@ class Pipeline:
         cfg = self.deps.config.profiles
         facts = (
             visible_facts(profile, cfg.fields_for("handoff"), cfg.consent_gated)
-            if profile is not None
+            if profile is not None and turn.verified
             else None
+            if profile is None
+            else {}  # not verified: the claimed id only
         )
         with turn.trace.stage("generation"):
             return self.summaries.run(
@@ -629,6 +814,8 @@ class Pipeline:
         receipt = receipt_for(turn.message_id, turn.text, reply) if turn.message_id else None
         self.deps.conversations.commit(replace(state, turn=state.turn + 1), events, receipt=receipt)
         self._record(turn, state.turn + 1)
+        if turn.verified and state.customer_id is not None:
+            self._link(state.customer_id, state.conversation_id, turn.guard_ctx.now)
         log.info(
             "turn conversation=%s turn=%d route=%s intent=%s handoff=%s total_ms=%.1f",
             turn.state.conversation_id,

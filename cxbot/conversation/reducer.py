@@ -106,16 +106,20 @@ def apply(state: ConversationState, event: Event, *, history_limit: int = 20) ->
         case VerificationLocked():
             return replace(state, verification=None, verified_until=None)
         case ConversationContinued():
-            flow = state.flow
-            if event.flow is not None:
-                flow = FlowFrame(
+            # the other conversation is the newer one: its task (or none) and its messages,
+            # which include this conversation's earlier ones, replace what was here
+            flow = (
+                FlowFrame(
                     flow=event.flow,
                     slots=dict(event.slots),
                     requested=event.requested,
                     awaiting_confirmation=event.awaiting_confirmation,
                 )
+                if event.flow is not None
+                else None
+            )
             carried = tuple((str(who), str(text)) for who, text in event.history)
-            history = (*carried, *state.history)[-history_limit:]
+            history = carried[-history_limit:] if carried else state.history
             return replace(state, flow=flow, history=history)
         case GuardrailTriggered():
             if event.action != "block":

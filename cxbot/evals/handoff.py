@@ -75,6 +75,10 @@ class HandoffConversation(_Model):
     id: str = Field(description="Conversation id, unique in the file.")
     title: str = Field("", description="What the conversation shows.")
     customer_id: str | None = Field(None, description="Signed-in customer, if any.")
+    authenticated: bool = Field(
+        True,
+        description="Whether the caller authenticated customer_id; false = it must be verified.",
+    )
     clock: datetime | None = Field(None, description="Fixed clock (default: the file's).")
     turns: tuple[str, ...] = Field(min_length=1, description="The customer's messages.")
     expect: HandoffExpect
@@ -122,7 +126,12 @@ def _run_one(
         summary: HandoffSummary | None = None
         routes: list[str] = []
         for number, text in enumerate(conversation.turns, start=1):
-            reply = twin.respond(conversation.id, text, customer_id=conversation.customer_id)
+            reply = twin.respond(
+                conversation.id,
+                text,
+                customer_id=conversation.customer_id,
+                authenticated=conversation.authenticated,
+            )
             routes.append(reply.route)
             if reply.handoff is not None and summary is None:
                 summary, handoff_turn = reply.handoff, number

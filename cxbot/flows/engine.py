@@ -158,6 +158,23 @@ class FlowEngine:
         slot = next((s for s in spec.slots if s.name == frame.requested), spec.slots[0])
         return self._ask(spec, slot, frame, ctx, retry=False)
 
+    def quick_replies(self, state: ConversationState, ctx: ActionContext) -> tuple[str, ...]:
+        """What the customer may tap to answer the flow's question: yes and no before a
+        confirmation, the choices of a choice slot; nothing for free answers."""
+        frame = state.flow
+        if frame is None:
+            return ()
+        if frame.awaiting_confirmation:
+            return (
+                self.prompts.reply(ReplyKey.BUTTON_YES),
+                self.prompts.reply(ReplyKey.BUTTON_NO),
+            )
+        spec = self.flows[frame.flow]
+        slot = next((s for s in spec.slots if s.name == frame.requested), None)
+        if slot is None or slot.type not in ("choice", "appointment"):
+            return ()
+        return tuple(c.label for c in choices_for(slot, ctx))
+
     # -- steps ---------------------------------------------------------------------------
     def continues(
         self, state: ConversationState, text: str, entities: Sequence[Entity], ctx: ActionContext

@@ -45,6 +45,10 @@ _NEXT_STEP = {
     "negative_sentiment": "The customer is frustrated; acknowledge it, then answer directly.",
     "guardrail_blocks": "Several messages were blocked; check the transcript before replying.",
     "policy_topic": "A topic colleagues always handle; follow its procedure.",
+    "verification_failed": (
+        "The customer failed identity checks; verify them by the full procedure before "
+        "discussing the account."
+    ),
 }
 _TOPIC_STEP = {
     "complaint": "Log the complaint, acknowledge it and explain the complaints process.",

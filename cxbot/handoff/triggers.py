@@ -51,6 +51,7 @@ HandoffReason = Literal[
     "guardrail_blocks",
     "flow_retries",
     "policy_topic",
+    "verification_failed",
 ]
 HANDOFF_REASONS: tuple[HandoffReason, ...] = get_args(HandoffReason)
 HUMAN_INTENT = "human_agent"

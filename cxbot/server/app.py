@@ -50,6 +50,7 @@ from cxbot.conversation.state import ConversationState
 from cxbot.errors import BackendError, CxbotError, TurnError, UnknownConversation, UnknownCustomer
 from cxbot.server.auth import AccessDenied, Authenticator, NotAuthenticated, Principal
 from cxbot.stream import FinalReply, StreamEvent, TextDelta
+from cxbot.types import Channel
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -76,7 +77,16 @@ class SessionIn(_Body):
 
 class MessageIn(_Body):
     text: str = Field(description="The customer's message.")
-    customer_id: str | None = None
+    customer_id: str | None = Field(
+        None,
+        description=(
+            "A customer the session was not opened for: a claim they verify (date of birth, "
+            "postcode) before account answers; a session's own customer is authenticated."
+        ),
+    )
+    channel: Channel = Field(
+        "web", description="Where the customer wrote: decides the reply's `rendered` form."
+    )
     message_id: str | None = Field(
         None,
         min_length=1,
@@ -112,6 +122,9 @@ class ReplyOut(BaseModel):
     intent: str | None
     citations: list[CitationJSON]
     handoff: dict[str, Any] | None = Field(description="The handoff summary, if handed over.")
+    rendered: dict[str, Any] | None = Field(
+        None, description="The reply for its channel: `channel`, `parts` to send, `buttons`."
+    )
 
 
 class ConversationOut(BaseModel):
@@ -139,6 +152,7 @@ def _reply_json(reply: Reply) -> dict[str, Any]:
         "intent": reply.intent,
         "citations": [dataclasses.asdict(c) for c in reply.citations],
         "handoff": reply.handoff.model_dump(mode="json") if reply.handoff else None,
+        "rendered": dataclasses.asdict(reply.rendered) if reply.rendered else None,
     }
 
 
@@ -451,7 +465,12 @@ def create_app(
         """One turn: the customer's message → the assistant's reply."""
         customer = await for_customer(who, cid, body)
         reply = await assistant.arespond(
-            cid, body.text, customer_id=customer, message_id=body.message_id
+            cid,
+            body.text,
+            customer_id=customer,
+            message_id=body.message_id,
+            authenticated=who.customer_id is not None,
+            channel=body.channel,
         )
         await asyncio.to_thread(registry.touch, cid)
         hub.customer_spoke(cid)
@@ -467,7 +486,14 @@ def create_app(
         """One turn, streamed: ``delta`` events (``{"text"}``) then one ``final`` event
         (``{"reply", "replace_shown"}``)."""
         customer = await for_customer(who, cid, body)
-        events = assistant.astream(cid, body.text, customer_id=customer, message_id=body.message_id)
+        events = assistant.astream(
+            cid,
+            body.text,
+            customer_id=customer,
+            message_id=body.message_id,
+            authenticated=who.customer_id is not None,
+            channel=body.channel,
+        )
         first = await anext(events)  # unusable input fails here, before the stream starts
 
         async def write() -> AsyncIterator[str]:
