@@ -66,6 +66,7 @@ __all__ = [
     "SUITES",
     "ColdStartBench",
     "CorpusStats",
+    "GuardrailsBench",
     "ImportBench",
     "IngestBench",
     "IngestRun",
@@ -74,8 +75,10 @@ __all__ = [
     "NaiveBaseline",
     "RetrieveBench",
     "RetrieveSize",
+    "Spread",
     "TurnsBench",
     "bench_cold_start",
+    "bench_guardrails",
     "bench_import",
     "bench_ingest",
     "bench_retrieve",
@@ -86,7 +89,7 @@ __all__ = [
     "write_corpus",
 ]
 
-SUITES: Final = ("import", "cold_start", "turns", "nlu", "ingest", "retrieve")
+SUITES: Final = ("import", "cold_start", "turns", "nlu", "ingest", "retrieve", "guardrails")
 ALIASES: Final = {"retrieval": "retrieve"}
 """Former suite names, still accepted."""
 DEFAULT_SCALE: Final = (1000, 10000)
@@ -338,7 +341,64 @@ class RetrieveBench:
     sizes: tuple[RetrieveSize, ...]
 
 
-_Figures = ImportBench | ColdStartBench | TurnsBench | NluBench | IngestBench | RetrieveBench
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Milliseconds over ``n`` samples: median, 95th percentile and the slowest."""
+
+    n: int
+    p50_ms: float
+    p95_ms: float
+    max_ms: float
+
+    @classmethod
+    def of(cls, samples_ms: Sequence[float]) -> Spread:
+        ordered = sorted(samples_ms)
+        if not ordered:
+            return cls(0, 0.0, 0.0, 0.0)
+        return cls(
+            n=len(ordered),
+            p50_ms=round(_quantile(ordered, 0.50), 3),
+            p95_ms=round(_quantile(ordered, 0.95), 3),
+            max_ms=round(ordered[-1], 3),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailsBench:
+    """Every configured guardrail unit per turn, offline: each customer message through the
+    input units, then a reply through the output units (a knowledge answer with its cited
+    passages, or a reply without passages). The message's one embedding is shared with
+    the NLU and retrieval, so it is timed apart from the units (``embedding``)."""
+
+    messages: int
+    sources: Mapping[str, int]
+    """Messages per source (Northwind eval suites, Banking77 test set)."""
+    answers: int
+    """Knowledge answers (extractive, with their passages) among the replies."""
+    units: Mapping[str, Spread]
+    """Per unit, ``input:<name>`` or ``output:<name>``."""
+    total: Spread
+    """All units of a turn, the shared embedding excluded."""
+    embedding: Spread
+    """The message's embedding (MiniLM, no cache): the turn's shared cost."""
+    with_embedding: Spread
+    """All units plus the embedding."""
+    grounding_paraphrased: Spread
+    """The grounding unit alone on the paraphrased answers of the grounding eval cases (what
+    an LLM writes; their sentences are embedded, their passages' sentences cached)."""
+    target_p95_ms: float
+    meets_target: bool
+
+
+_Figures = (
+    ImportBench
+    | ColdStartBench
+    | TurnsBench
+    | NluBench
+    | IngestBench
+    | RetrieveBench
+    | GuardrailsBench
+)
 
 
 # -- the report --------------------------------------------------------------------------
@@ -398,6 +458,7 @@ def run_benchmarks(
         "retrieve": lambda: bench_retrieve(
             project, scale=retrieve_sizes, queries=queries, seed=seed, embedder=model()
         ),
+        "guardrails": lambda: bench_guardrails(project, embedder=model()),
     }
     results: dict[str, Any] = {}
     for name in SUITES:
@@ -1283,6 +1344,201 @@ def _retrieve_worker(
 
 
 # -- rendering ---------------------------------------------------------------------------
+# -- 7. guardrails -----------------------------------------------------------------------
+GUARDRAIL_TARGET_P95_MS: Final = 10.0
+BANKING77_MESSAGES: Final = 1000
+"""Banking77 test messages in the mix (the first ones, in file order)."""
+
+
+def bench_guardrails(
+    project: Path,
+    *,
+    embedder: Embedder | None = None,
+    limit: int | None = None,
+    datasets: Path | None = None,
+) -> GuardrailsBench:
+    """Time the configured guardrail units per turn on a copy of ``project``: its eval
+    suites' customer messages plus (when found) Banking77 test messages, replies from the
+    offline answerer on the retrieval questions. ``limit`` caps the messages (tests)."""
+    with _workspace(project) as root:
+        return _bench_guardrails(root, Path(project), embedder, limit, datasets)
+
+
+def _bench_guardrails(
+    root: Path,
+    project: Path,
+    embedder: Embedder | None,
+    limit: int | None,
+    datasets: Path | None,
+) -> GuardrailsBench:
+    from cxbot.assistant import Assistant
+    from cxbot.guardrails.base import GuardrailContext
+
+    bot = Assistant.from_dir(root, embedder=embedder or _project_embedder(root))
+    try:
+        bot.warm_up()
+        if bot.vector_store.count() == 0:
+            bot.ingest()
+        sources = _guardrail_messages(project, datasets)
+        tagged = [(name, m) for name, texts in sources.items() for m in texts][:limit]
+        messages = [m for _, m in tagged]
+        replies = _guardrail_replies(bot, project)
+        answers = sum(bool(p) for _, p in replies)
+        model = bot.deps.embedder
+        pipeline = bot.pipeline
+        units: dict[str, list[float]] = {
+            **{f"input:{g.name}": [] for g in pipeline.input_guardrails},
+            **{f"output:{g.name}": [] for g in pipeline.output_guardrails},
+        }
+        totals: list[float] = []
+        embeddings: list[float] = []
+        for index, message in enumerate(messages):
+            start = time.perf_counter()
+            vector = model.embed_documents([message])[0]  # uncached: the turn's shared cost
+            embeddings.append((time.perf_counter() - start) * 1000)
+            ctx = GuardrailContext(
+                now=BENCH_NOW, customer_id=None, embed=_fixed(vector), message=message
+            )
+            total = 0.0
+            text = message
+            for guard in pipeline.input_guardrails:
+                ctx.message = text
+                start = time.perf_counter()
+                verdict = guard.check(text, ctx)
+                elapsed = (time.perf_counter() - start) * 1000
+                units[f"input:{guard.name}"].append(elapsed)
+                total += elapsed
+                if verdict.action == "block":
+                    break
+                if verdict.text is not None:
+                    text = verdict.text
+            reply, passages = replies[index % len(replies)]
+            ctx.passages = passages
+            for guard in pipeline.output_guardrails:
+                start = time.perf_counter()
+                verdict = guard.check(reply, ctx)
+                elapsed = (time.perf_counter() - start) * 1000
+                units[f"output:{guard.name}"].append(elapsed)
+                total += elapsed
+                if verdict.action == "block":
+                    break
+                if verdict.text is not None:
+                    reply = verdict.text
+            totals.append(total)
+        paraphrased = _paraphrased_grounding(bot, project)
+    finally:
+        bot.close()
+    overall = Spread.of(totals)
+    return GuardrailsBench(
+        messages=len(messages),
+        sources={name: sum(n == name for n, _ in tagged) for name in sources},
+        answers=answers,
+        units={name: Spread.of(samples) for name, samples in units.items()},
+        total=overall,
+        embedding=Spread.of(embeddings),
+        with_embedding=Spread.of([t + e for t, e in zip(totals, embeddings, strict=True)]),
+        grounding_paraphrased=paraphrased,
+        target_p95_ms=GUARDRAIL_TARGET_P95_MS,
+        meets_target=overall.p95_ms < GUARDRAIL_TARGET_P95_MS,
+    )
+
+
+def _fixed(vector: Vector) -> Callable[[str], Vector]:
+    """The turn's embedding function once the message is embedded (its shared vector)."""
+    return lambda _text: vector
+
+
+def _guardrail_messages(project: Path, datasets: Path | None) -> dict[str, list[str]]:
+    """Customer messages by source: the project's eval suites, Banking77's test set."""
+    from cxbot.evals.datasets import DatasetMissing, dataset_root, load_intent_csv
+    from cxbot.evals.suite import load_suites
+
+    evals = project / "evals"
+    sources: dict[str, list[str]] = {}
+    if evals.is_dir():
+        sources["eval_suites"] = [
+            t.user for s in load_suites(evals) for c in s.cases for t in c.dialogue
+        ]
+    try:
+        folder = datasets or dataset_root(project)
+    except DatasetMissing:
+        return sources
+    test = folder / "banking77" / "test.csv"
+    if test.is_file():
+        rows = load_intent_csv(test)[:BANKING77_MESSAGES]
+        sources["banking77_test"] = [row.text for row in rows]
+    return sources
+
+
+def _guardrail_replies(bot: Assistant, project: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """Replies to screen: offline knowledge answers to the retrieval questions with the
+    passages they cite (as the pipeline gives them), and canned replies without passages."""
+    from cxbot.evals.datasets import load_queries
+    from cxbot.prompts import ReplyKey
+    from cxbot.rag.answer import citation_of
+
+    questions = [q for q, _ in RAG_SCRIPT]
+    for path in sorted((project / "evals").glob("*/retrieval/queries.jsonl")):
+        questions += [q.question for q in load_queries(path) if q.gold_ids and not q.context]
+    pipeline = bot.pipeline
+    replies: list[tuple[str, tuple[str, ...]]] = []
+    for question in questions:
+        vector = bot.deps.embedder.embed_query(question)
+        hits = pipeline.retriever.run(vector, question)
+        answer = pipeline.answerer.run(question, vector, hits, {})
+        if answer is None:
+            continue
+        cited = set(answer.citations)
+        passages = tuple(_cited_passage(h) for h in hits if citation_of(h) in cited)
+        replies.append((answer.text, passages))
+    prompts, config = bot.deps.prompts, bot.config
+    canned = [
+        prompts.reply(
+            ReplyKey.GREETING, company=config.company, assistant_name=config.assistant_name
+        ),
+        prompts.reply(ReplyKey.HANDOFF, queue=config.handoff.queue, reopens=None),
+        prompts.reply(ReplyKey.DONT_KNOW),
+        prompts.reply(ReplyKey.NO_APPOINTMENTS),
+    ]
+    # one canned reply for every four answers, interleaved
+    mixed: list[tuple[str, tuple[str, ...]]] = []
+    for index, reply in enumerate(replies):
+        mixed.append(reply)
+        if index % 4 == 3:
+            mixed.append((canned[(index // 4) % len(canned)], ()))
+    return mixed
+
+
+def _cited_passage(hit: Any) -> str:
+    """A cited passage as the pipeline gives it to the output guardrails."""
+    title, section = hit.metadata.get("title", ""), hit.metadata.get("section", "")
+    heading = f"{title} — {section}" if section and section != title else str(title)
+    return f"{heading}\n{hit.text}" if heading else str(hit.text)
+
+
+def _paraphrased_grounding(bot: Assistant, project: Path) -> Spread:
+    from cxbot.evals.grounding import load_grounding_cases
+    from cxbot.guardrails.base import GuardrailContext
+    from cxbot.guardrails.output.grounding import GroundingGuard
+
+    guard = next((g for g in bot.pipeline.output_guardrails if isinstance(g, GroundingGuard)), None)
+    found = sorted((project / "evals").glob("*/grounding/cases.jsonl"))
+    if guard is None or not found:
+        return Spread.of([])
+    samples = []
+    for case in load_grounding_cases(found[0]):
+        ctx = GuardrailContext(
+            now=BENCH_NOW,
+            customer_id=None,
+            embed=bot.deps.embedder.embed_query,
+            passages=case.passages,
+        )
+        start = time.perf_counter()
+        guard.check(case.answer, ctx)
+        samples.append((time.perf_counter() - start) * 1000)
+    return Spread.of(samples)
+
+
 def format_report(report: Mapping[str, Any]) -> str:
     """The report as plain text: the machine first, then each benchmark's figures
     (nested mappings and lists of records as tables), then a summary of the ingest and

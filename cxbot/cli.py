@@ -576,7 +576,9 @@ def bench(
     ] = None,
     suite: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option(help="Only these: import, cold_start, turns, nlu, ingest, retrieve."),
+        typer.Option(
+            help="Only these: import, cold_start, turns, nlu, ingest, retrieve, guardrails."
+        ),
     ] = None,
     baseline: Annotated[
         bool,
