@@ -304,6 +304,7 @@ class Pipeline:
                 customer_id=customer_id or state.customer_id,
                 now=now.replace(tzinfo=None),
                 calendar=self.deps.calendar,
+                key=f"{conversation_id}#{state.version}",
             ),
             trace=trace,
             started=started,

@@ -13,7 +13,7 @@ import pytest
 
 from cxbot.assistant import Assistant
 from cxbot.conversation.redis_store import RedisConversationStore
-from cxbot.flows.actions.calendar import SlotTaken
+from cxbot.flows.actions.calendar import SlotTaken, SQLiteCalendar
 from cxbot.flows.actions.redis_calendar import RedisCalendar
 
 pytestmark = pytest.mark.integration  # spawns redis-server
@@ -89,3 +89,25 @@ def test_an_assistant_books_through_redis(
     assert other.state("redis-booking").turn == 2
     (appointment,) = other.deps.calendar.upcoming("C-1002", datetime(2026, 11, 25))
     assert (appointment.branch, appointment.start) == ("Riverside", TUESDAY_10)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_a_retried_booking_with_its_key_books_once(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    calendar: SQLiteCalendar | RedisCalendar
+    if backend == "redis":
+        calendar = request.getfixturevalue("calendar")
+    else:
+        calendar = SQLiteCalendar(tmp_path / "calendar.sqlite", FIXTURE)
+    first = calendar.book("C-1", "Old Town", "mortgage", TUESDAY_10, key="conv-1#3")
+    again = calendar.book("C-1", "Old Town", "mortgage", TUESDAY_10, key="conv-1#3")
+    assert again == first
+    assert calendar.upcoming("C-1", datetime(2026, 11, 25)) == [first]
+    with pytest.raises(SlotTaken):  # another turn's booking of the same slot (one advisor)
+        calendar.book("C-2", "Old Town", "mortgage", TUESDAY_10, key="conv-2#1")
+    other = calendar.book("C-1", "Old Town", "mortgage", TUESDAY_10.replace(hour=11), key="c#4")
+    assert other.id != first.id
+    calendar.cancel(first.id)
+    rebooked = calendar.book("C-1", "Old Town", "mortgage", TUESDAY_10, key="conv-1#3")
+    assert rebooked.id not in (first.id, other.id)  # a cancelled booking is not returned

@@ -20,6 +20,9 @@ class ActionContext:
     customer_id: str | None
     now: datetime
     calendar: CalendarBackend
+    key: str | None = None
+    """The turn's own id for side effects (conversation and the version it loaded): a turn
+    run again after its worker died has the same key, so its booking is made once."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,7 +158,13 @@ class CalendarBackend(Protocol):
     def branches(self) -> list[str]: ...
     def topics(self) -> list[str]: ...
     def opening(self) -> Opening: ...
-    def book(self, customer_id: str, branch: str, topic: str, start: datetime) -> Appointment: ...
+    def book(
+        self, customer_id: str, branch: str, topic: str, start: datetime, *, key: str | None = None
+    ) -> Appointment:
+        """Book the first free advisor; with ``key``, a second booking with the same key
+        returns the first one's appointment instead (a retried turn books once)."""
+        ...
+
     def upcoming(self, customer_id: str, now: datetime) -> list[Appointment]: ...
     def cancel(self, appointment_id: str) -> Appointment: ...
     def reschedule(self, appointment_id: str, start: datetime) -> Appointment: ...
@@ -174,6 +180,7 @@ CREATE TABLE IF NOT EXISTS appointments (
     branch TEXT NOT NULL, topic TEXT NOT NULL, start TEXT NOT NULL, status TEXT NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS one_booking_per_advisor_slot
     ON appointments (advisor_id, start) WHERE status = 'booked';
+CREATE TABLE IF NOT EXISTS booking_keys (key TEXT PRIMARY KEY, appointment_id TEXT NOT NULL);
 """
 
 
@@ -266,10 +273,16 @@ class SQLiteCalendar:
             count,
         )
 
-    def book(self, customer_id: str, branch: str, topic: str, start: datetime) -> Appointment:
+    def book(
+        self, customer_id: str, branch: str, topic: str, start: datetime, *, key: str | None = None
+    ) -> Appointment:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
+            done = self._booked_with(conn, key)
+            if done is not None:
+                conn.execute("COMMIT")
+                return done
             advisor = self._free_advisor(conn, branch, topic, start)
             if advisor is None:
                 conn.execute("ROLLBACK")
@@ -294,12 +307,24 @@ class SQLiteCalendar:
                     start.isoformat(timespec="minutes"),
                 ),
             )
+            if key is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO booking_keys VALUES (?, ?)", (key, appointment.id)
+                )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise BackendError(f"calendar {self.path}: {exc}") from exc
         return appointment
+
+    def _booked_with(self, conn: sqlite3.Connection, key: str | None) -> Appointment | None:
+        if key is None:
+            return None
+        row = conn.execute(
+            "SELECT appointment_id FROM booking_keys WHERE key = ?", (key,)
+        ).fetchone()
+        return self.get(str(row[0])) if row else None
 
     def _row(self, row: Sequence[str]) -> Appointment:
         return Appointment(
@@ -388,7 +413,7 @@ def book(slots: Mapping[str, str], ctx: ActionContext) -> ActionResult:
     """Book ``branch``/``topic`` at ``date``+``time`` for the customer."""
     try:
         appointment = ctx.calendar.book(
-            ctx.customer_id or "guest", slots["branch"], slots["topic"], _start(slots)
+            ctx.customer_id or "guest", slots["branch"], slots["topic"], _start(slots), key=ctx.key
         )
     except SlotTaken as exc:
         return _conflict(exc)

@@ -14,6 +14,9 @@ with respect to every other client, which is the transaction a booking needs.
   whichever workers they talk to.
 - Appointments: a hash each (``APT-00001`` from one counter), a set per customer and a set
   of all. Rescheduling moves the slot key in one script; cancelling frees it.
+- A booking with a key (the turn's conversation and loaded version) records it for a
+  week; the same key books nothing new and returns that appointment, so a turn run again
+  after its worker died books once.
 
 Every key shares the hash tag ``{calendar}``, so the scripts' keys live on one shard of a
 Redis Cluster.
@@ -39,13 +42,25 @@ from cxbot.flows.actions.calendar import (
 __all__ = ["RedisCalendar"]
 
 _BOOK = """
--- KEYS: sequence, all appointments, customer's appointments, slot keys of the candidates
--- ARGV: key prefix, customer, branch, topic, start, advisor ids (in KEYS[4..] order)
-for i = 4, #KEYS do
+-- KEYS: sequence, all appointments, customer's appointments, the booking key, slot keys of
+--       the candidates
+-- ARGV: key prefix, customer, branch, topic, start, '1' if the booking key counts,
+--       advisor ids (in KEYS[5..] order)
+if ARGV[6] == '1' then
+  local done = redis.call('GET', KEYS[4])
+  if done then
+    local apt = ARGV[1] .. 'appointment:' .. done
+    if redis.call('HGET', apt, 'status') == 'booked' then
+      return {done, redis.call('HGET', apt, 'advisor')}
+    end
+  end
+end
+for i = 5, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 0 then
     local n = redis.call('INCR', KEYS[1])
     local id = string.format('APT-%05d', n)
-    local advisor = ARGV[5 + i - 3]
+    local advisor = ARGV[i + 2]
+    if ARGV[6] == '1' then redis.call('SET', KEYS[4], id, 'EX', 604800) end
     redis.call('SET', KEYS[i], id)
     redis.call('HSET', ARGV[1] .. 'appointment:' .. id, 'customer_id', ARGV[2],
                'advisor', advisor, 'branch', ARGV[3], 'topic', ARGV[4],
@@ -131,18 +146,22 @@ class RedisCalendar:
         return f"{self._base}appointment:{appointment_id}"
 
     # -- appointments --------------------------------------------------------------------
-    def book(self, customer_id: str, branch: str, topic: str, start: datetime) -> Appointment:
+    def book(
+        self, customer_id: str, branch: str, topic: str, start: datetime, *, key: str | None = None
+    ) -> Appointment:
+        """Book the first free advisor; with ``key`` (kept a week), a second booking with
+        the same key returns the first one's appointment."""
         advisors = self._candidates(branch, topic)
         keys = [
             f"{self._base}sequence",
             f"{self._base}appointments",
             f"{self._base}customer:{customer_id}",
+            f"{self._base}booking-key:{key or ''}",
             *(self._slot(a, start) for a in advisors),
         ]
+        args = [self._base, customer_id, branch, topic, _minute(start), "1" if key else ""]
         with redis_errors(self._what):
-            taken = self._book(
-                keys=keys, args=[self._base, customer_id, branch, topic, _minute(start), *advisors]
-            )
+            taken = self._book(keys=keys, args=[*args, *advisors])
         if not taken:
             raise SlotTaken(self.alternatives(branch, topic, start))
         appointment_id, advisor = taken
