@@ -28,7 +28,7 @@ from cxbot.flows.spec import load_flows, load_intents
 from cxbot.guardrails.base import Guardrail
 from cxbot.guardrails.registry import GuardrailDeps, available_guardrails
 from cxbot.handoff.summary import HandoffSummary, SummaryWriter
-from cxbot.llm import build_chat_model
+from cxbot.llm import ChatEndpoint, build_chat_model
 from cxbot.nlu.intent import IntentClassifier, IntentScorer, TrainedIntentClassifier
 from cxbot.nlu.llm import LLMIntentClassifier
 from cxbot.nlu.stage import NLUStage
@@ -104,6 +104,8 @@ class Assistant:
             embedder = SentenceTransformerEmbedder.from_config(config.embeddings)
         if chat_model is None:
             chat_model = build_chat_model(config.llm, env)
+        # the stages call the model within the turn's deadline, with retries (config.llm)
+        llm = ChatEndpoint.from_config(chat_model, config.llm) if chat_model is not None else None
         profiles = SQLiteProfileStore(
             storage / "profiles.sqlite", _fixture(root, config.profiles.fixture, "profiles.fixture")
         )
@@ -150,12 +152,12 @@ class Assistant:
                 names=lambda: _entity_names(calendar),
                 llm=(
                     LLMIntentClassifier(
-                        chat_model,
+                        llm,
                         prompts,
                         examples,
                         {name: spec.description for name, spec in flows.items()},
                     )
-                    if config.nlu.llm and chat_model is not None
+                    if config.nlu.llm and llm is not None
                     else None
                 ),
             ),
@@ -170,17 +172,17 @@ class Assistant:
                 reranker=reranker_from_config(config.rag.reranker, root=root),
                 rerank_candidates=config.rag.rerank_candidates,
             ),
-            rewriter=QueryRewriter(prompts, chat_model=chat_model)
+            rewriter=QueryRewriter(prompts, chat_model=llm)
             if config.rag.rewrite_follow_ups
             else None,
             answerer=Answerer(
                 embedder,
                 prompts,
-                chat_model=chat_model,
+                chat_model=llm,
                 max_sentences=config.rag.max_sentences,
                 system_prompt=system_prompt,
             ),
-            summaries=SummaryWriter(prompts, chat_model),
+            summaries=SummaryWriter(prompts, llm),
             profile_vectors=field_vectors,
         )
         return cls(

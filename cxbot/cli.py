@@ -672,11 +672,12 @@ def audit(
     conversation: Annotated[str, typer.Argument(help="Conversation id.")],
     path: ProjectDir = Path("."),
 ) -> None:
-    """Print every guardrail verdict recorded in a conversation."""
+    """Print every guardrail verdict and every degraded turn (a backend that failed)
+    recorded in a conversation."""
     from rich.markup import escape
     from rich.table import Table
 
-    from cxbot.conversation.events import GuardrailTriggered, UserUttered
+    from cxbot.conversation.events import Degraded, GuardrailTriggered, UserUttered
 
     console = _console()
     try:
@@ -703,6 +704,24 @@ def audit(
                 f"{event.score:.2f}",
             )
     console.print(table if table.row_count else "no guardrail verdicts in this conversation")
+    degraded = Table(title=f"degraded turns — {conversation}")
+    for column in ("turn", "component", "error", "attempts", "ms", "instead"):
+        degraded.add_column(column)
+    turn = 0
+    for event in events:
+        if isinstance(event, UserUttered):
+            turn += 1
+        if isinstance(event, Degraded):
+            degraded.add_row(
+                str(max(turn, 1)),
+                event.component,
+                event.error,
+                str(event.attempts),
+                f"{event.elapsed_ms:.0f}",
+                event.fallback,
+            )
+    if degraded.row_count:
+        console.print(degraded)
 
 
 def _fresh(path: Path) -> None:

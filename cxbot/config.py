@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, assert_never
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cxbot._yaml import load_yaml_model, read_yaml
 from cxbot.errors import ConfigError
@@ -131,8 +131,43 @@ class LLMConfig(_Section):
         "CXBOT_LLM_API_KEY", description="Environment variable that holds the API key."
     )
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
-    timeout_s: float = Field(30.0, gt=0, description="Request timeout in seconds.")
-    max_retries: int = Field(2, ge=0, description="Retries on timeouts and 5xx answers.")
+    timeout_s: float = Field(
+        15.0, gt=0, description="Timeout of one request in seconds (a streamed answer: per read)."
+    )
+    max_retries: int = Field(
+        2, ge=0, description="Retries after a timeout, a lost connection, a 5xx or a 429 answer."
+    )
+    backoff_s: float = Field(
+        0.5,
+        ge=0,
+        description="Wait before the first retry; it doubles for each further one (with jitter).",
+    )
+    deadline_s: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Longest a turn takes when the LLM is slow or failing: its requests, retries and "
+            "waits stop in time for the offline answer (extractive answer, template summary) "
+            "to be given by then."
+        ),
+    )
+    offline_reserve_s: float = Field(
+        1.0,
+        ge=0,
+        description=(
+            "Part of deadline_s kept for the rest of the turn once the LLM has failed (the "
+            "offline answer, guardrails, storing the turn)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _reserve_below_deadline(self) -> LLMConfig:
+        if self.offline_reserve_s >= self.deadline_s:
+            raise ValueError(
+                f"offline_reserve_s ({self.offline_reserve_s}) must be less than deadline_s "
+                f"({self.deadline_s})"
+            )
+        return self
 
     @property
     def enabled(self) -> bool:

@@ -19,6 +19,7 @@ __all__ = [
     "IngestError",
     "InvalidMessage",
     "InvalidSlot",
+    "LLMUnavailable",
     "PromptError",
     "TurnError",
     "UnknownConversation",
@@ -64,6 +65,25 @@ class PromptError(ConfigError):
 
 class BackendError(CxbotError):
     """A backend (vector store, SQLite, embedding model, LLM endpoint) failed."""
+
+
+class LLMUnavailable(BackendError):
+    """The chat model gave no answer in time: its retries ran out, the turn's deadline came,
+    or the endpoint refused the request. The stage that asked answers offline instead.
+
+    ``kind`` is what went wrong last (``timeout``, ``connection``, ``server_error``,
+    ``rate_limited``, ``rejected``, ``deadline``, ``skipped``, ``error``); ``attempts`` is
+    how many requests were sent and ``elapsed_s`` how long they took, backoff included.
+    """
+
+    def __init__(self, reason: str, *, kind: str, attempts: int, elapsed_s: float) -> None:
+        self.reason = reason
+        self.kind = kind
+        self.attempts = attempts
+        self.elapsed_s = elapsed_s
+        super().__init__(
+            f"chat model unavailable ({kind}, {attempts} attempt(s), {elapsed_s:.2f} s): {reason}"
+        )
 
 
 class IngestError(CxbotError):

@@ -26,6 +26,7 @@ from cxbot.conversation.events import (
     BotUttered,
     ConversationContinued,
     CustomerIdentified,
+    Degraded,
     Event,
     GuardrailTriggered,
     HandoffRequested,
@@ -57,6 +58,7 @@ from cxbot.handoff.triggers import (
     select_queue,
     unsure,
 )
+from cxbot.llm import LLMBudget
 from cxbot.nlu.stage import NLUStage
 from cxbot.profiles.store import Profile, visible_facts
 from cxbot.prompts import ReplyKey
@@ -153,6 +155,8 @@ class _Turn:
     preface: str | None = None
     """Said before the reply, after the output guardrails ("that's you verified")."""
     events: list[Event] = field(default_factory=list)
+    llm: LLMBudget | None = None
+    """The chat model's deadline and failures in this turn."""
     nlu: NLUResult | None = None
     on_text: Callable[[str], None] | None = None
     """Where a streamed turn's answer goes, piece by piece, as the output guardrails pass it."""
@@ -231,14 +235,16 @@ class Pipeline:
         sentence, each only once the answer so far passes the output guardrails. With
         ``message_id``, the reply is committed with the turn as that message's receipt."""
         started = time.perf_counter()
-        reply = self._run(
-            conversation_id,
-            message,
-            customer_id,
-            on_text,
-            message_id=message_id,
-            authenticated=authenticated,
-        )
+        budget = LLMBudget.start(self.deps.config.llm)
+        with budget.active():  # every chat-model request of the turn stops by its deadline
+            reply = self._run(
+                conversation_id,
+                message,
+                customer_id,
+                on_text,
+                message_id=message_id,
+                authenticated=authenticated,
+            )
         return replace(reply, trace={**reply.trace, "total": _ms_since(started)})
 
     def _run(
@@ -252,6 +258,7 @@ class Pipeline:
         authenticated: bool | None = None,
     ) -> Reply:
         turn = self._begin(conversation_id, message, customer_id)
+        turn.llm = LLMBudget.current()
         self._identify(turn, customer_id, authenticated)
         turn.on_text = on_text
         turn.message_id = message_id
@@ -455,6 +462,35 @@ class Pipeline:
     def _rag(self, turn: _Turn) -> _Outcome:
         vector = turn.guard_ctx.vector()
         question = turn.guard_ctx.message
+        try:
+            search, search_vector, hits, facts = self._retrieve(turn, question, vector)
+        except BackendError as exc:  # the knowledge search is down: say so, offer a person
+            return self._search_unavailable(turn, exc)
+        known = tuple(f"{key.replace('_', ' ')}: {value}" for key, value in facts.items())
+        # a streamed answer is screened against every passage it may cite; the reply then
+        # against the passages it does cite (what the grounding guardrail checks)
+        turn.guard_ctx.passages = tuple(_passage(h) for h in hits) + known
+        with turn.trace.stage("generation"):
+            answer = self.answerer.run(
+                search, search_vector, hits, facts, on_text=self._release(turn)
+            )
+        if answer is None:
+            turn.guard_ctx.passages = ()
+            return _Outcome(self.deps.prompts.reply(ReplyKey.DONT_KNOW), "rag", failed=True)
+        cited = set(answer.citations)
+        turn.guard_ctx.passages = (
+            tuple(_passage(h) for h in hits if citation_of(h) in cited) + known
+        )
+        text = answer.text
+        if turn.llm is not None and any(e.component == "rag_answer" for e in turn.llm.events):
+            text = f"{self.deps.prompts.reply(ReplyKey.LLM_UNAVAILABLE)}\n\n{text}"
+        return _Outcome(text, "rag", citations=answer.citations)
+
+    def _retrieve(
+        self, turn: _Turn, question: str, vector: Vector
+    ) -> tuple[str, Vector, list[Hit], dict[str, str]]:
+        """The query searched, its vector, the passages found and the profile facts that
+        apply; :class:`~cxbot.errors.BackendError` when a store fails."""
         with turn.trace.stage("retrieval"):
             if self.rewriter is not None and turn.state.history:
                 search, search_vector, hits = self.rewriter.search(
@@ -477,22 +513,27 @@ class Pipeline:
                     self.profile_vectors,
                     self.deps.config.rag.profile_threshold,
                 )
-        known = tuple(f"{key.replace('_', ' ')}: {value}" for key, value in facts.items())
-        # a streamed answer is screened against every passage it may cite; the reply then
-        # against the passages it does cite (what the grounding guardrail checks)
-        turn.guard_ctx.passages = tuple(_passage(h) for h in hits) + known
-        with turn.trace.stage("generation"):
-            answer = self.answerer.run(
-                search, search_vector, hits, facts, on_text=self._release(turn)
-            )
-        if answer is None:
-            turn.guard_ctx.passages = ()
-            return _Outcome(self.deps.prompts.reply(ReplyKey.DONT_KNOW), "rag", failed=True)
-        cited = set(answer.citations)
-        turn.guard_ctx.passages = (
-            tuple(_passage(h) for h in hits if citation_of(h) in cited) + known
+        return search, search_vector, hits, facts
+
+    def _search_unavailable(self, turn: _Turn, exc: BackendError) -> _Outcome:
+        """The knowledge search failed: an apology and the offer of a person, recorded as a
+        :class:`~cxbot.conversation.events.Degraded` event."""
+        log.warning(
+            "turn conversation=%s: knowledge search unavailable: %s",
+            turn.state.conversation_id,
+            exc,
         )
-        return _Outcome(answer.text, "rag", citations=answer.citations)
+        turn.events.append(
+            Degraded(
+                "vector_store",
+                "unavailable",
+                attempts=1,
+                elapsed_ms=turn.trace.ms.get("retrieval", 0.0),
+                fallback="apology",
+            )
+        )
+        reply = self.deps.prompts.reply(ReplyKey.SEARCH_UNAVAILABLE)
+        return _Outcome(reply, "rag", failed=True)
 
     # -- identity ------------------------------------------------------------------------
     def _identify(self, turn: _Turn, customer_id: str | None, authenticated: bool | None) -> None:
@@ -810,6 +851,8 @@ class Pipeline:
                     after_hours=outcome.reopens is not None,
                 )
             )
+        if turn.llm is not None:  # the chat model's failures, as they happened
+            events += turn.llm.events
         state = apply_all(turn.state, events, history_limit=self.deps.config.limits.history_turns)
         reply = self._reply(turn, outcome, events, summary)
         receipt = receipt_for(turn.message_id, turn.text, reply) if turn.message_id else None

@@ -15,6 +15,7 @@ __all__ = [
     "ConfirmationRequested",
     "ConversationContinued",
     "CustomerIdentified",
+    "Degraded",
     "Event",
     "FlowCancelled",
     "FlowCompleted",
@@ -215,6 +216,25 @@ class HandedBack:
     kind: Literal["handed_back"] = "handed_back"
 
 
+@dataclass(frozen=True, slots=True)
+class Degraded:
+    """A backend failed during the turn and the turn went on without it.
+
+    ``component`` is what was left out (``rag_answer``, ``intent_classify``,
+    ``query_rewrite``, ``handoff_summary`` — the chat model's uses — or ``vector_store``);
+    ``error`` the kind of failure (``timeout``, ``server_error``, ``unavailable``…);
+    ``attempts`` the requests sent and ``elapsed_ms`` the time they took; ``fallback`` what
+    the turn did instead.
+    """
+
+    component: str
+    error: str
+    attempts: int = 0
+    elapsed_ms: float = 0.0
+    fallback: str = ""
+    kind: Literal["degraded"] = "degraded"
+
+
 Event: TypeAlias = (
     UserUttered
     | BotUttered
@@ -235,6 +255,7 @@ Event: TypeAlias = (
     | HandoffRequested
     | TurnAssessed
     | HandedBack
+    | Degraded
 )
 
 _BY_KIND: dict[str, type[Any]] = {
@@ -259,6 +280,7 @@ _BY_KIND: dict[str, type[Any]] = {
         HandoffRequested,
         TurnAssessed,
         HandedBack,
+        Degraded,
     )
 }
 

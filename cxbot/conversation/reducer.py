@@ -11,6 +11,7 @@ from cxbot.conversation.events import (
     ConfirmationRequested,
     ConversationContinued,
     CustomerIdentified,
+    Degraded,
     Event,
     FlowCancelled,
     FlowCompleted,
@@ -146,6 +147,8 @@ def apply(state: ConversationState, event: Event, *, history_limit: int = 20) ->
                 sentiment=(),
                 flow=flow,
             )
+        case Degraded():
+            return state  # an audit record: the turn's other events say what it did
         case _:
             assert_never(event)
 

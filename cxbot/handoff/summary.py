@@ -23,7 +23,9 @@ from cxbot.conversation.events import (
     UserUttered,
 )
 from cxbot.conversation.state import ConversationState
+from cxbot.errors import LLMUnavailable
 from cxbot.handoff.triggers import HUMAN_INTENT, SentimentLabel, asks_for_person
+from cxbot.llm import endpoint_for
 from cxbot.profiles.store import Profile
 from cxbot.prompts import PromptLibrary, PromptTask
 
@@ -237,7 +239,7 @@ class SummaryWriter:
 
     def __init__(self, prompts: PromptLibrary, chat_model: Any = None) -> None:
         self.prompts = prompts
-        self.chat_model = chat_model
+        self.chat_model = endpoint_for(chat_model, "handoff_summary")
 
     def run(
         self,
@@ -316,10 +318,11 @@ class SummaryWriter:
             schema=json.dumps(LLMSummaryFields.model_json_schema()),
         )
         messages: list[Any] = [HumanMessage(prompt)]
+        assert self.chat_model is not None
         for _ in range(2):
             try:
                 reply = self.chat_model.invoke(messages)
-            except Exception:  # the endpoint failing must not lose the handoff
+            except LLMUnavailable:  # recorded in the turn; the handoff keeps the template
                 return draft
             text = str(reply.content)
             match = re.search(r"\{.*\}", text, re.S)

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cxbot.errors import LLMUnavailable
+from cxbot.llm import endpoint_for
 from cxbot.prompts import PromptLibrary, PromptTask
 
 __all__ = ["LLMIntentClassifier"]
@@ -30,7 +32,7 @@ class LLMIntentClassifier:
         examples: Mapping[str, Sequence[str]],
         descriptions: Mapping[str, str] | None = None,
     ) -> None:
-        self.chat_model = chat_model
+        self.chat_model = endpoint_for(chat_model, "intent_classify")
         self.prompts = prompts
         self.intents = [
             {
@@ -49,9 +51,10 @@ class LLMIntentClassifier:
         prompt = self.prompts.render(
             PromptTask.INTENT_CLASSIFY, intents=self.intents, message=message
         )
+        assert self.chat_model is not None
         try:
             reply = self.chat_model.invoke([HumanMessage(prompt)])
-        except Exception as exc:  # the trained model answers instead
+        except LLMUnavailable as exc:  # the trained model answers instead
             log.warning("LLM intent classification failed: %s", exc)
             return None
         text = str(reply.content)

@@ -54,6 +54,8 @@ class ReplyKey(enum.StrEnum):
     DIGRESSION_RESUME = "digression_resume"
     WHAT_TO_CHANGE = "what_to_change"
     NO_APPOINTMENTS = "no_appointments"
+    LLM_UNAVAILABLE = "llm_unavailable"
+    SEARCH_UNAVAILABLE = "search_unavailable"
 
 
 SUFFIX = ".j2"

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from cxbot.errors import LLMUnavailable
+from cxbot.llm import endpoint_for
 from cxbot.prompts import PromptLibrary, PromptTask, ReplyKey
 from cxbot.rag.store import Hit
 from cxbot.types import Citation
@@ -119,11 +121,9 @@ class Answerer:
     ) -> None:
         self.embedder = embedder
         self.prompts = prompts
-        self.chat_model = chat_model
+        self.chat_model = endpoint_for(chat_model, "rag_answer")
         self.max_sentences = max_sentences
         self.system_prompt = system_prompt
-        self.failures: list[str] = []
-        """Chat-model errors answered offline instead (most recent last)."""
 
     def run(
         self,
@@ -203,10 +203,10 @@ class Answerer:
     def _generate(
         self, question: str, vector: Vector, hits: Sequence[Hit], facts: Mapping[str, str]
     ) -> Answer | None:
+        assert self.chat_model is not None
         try:
             message = self.chat_model.invoke(self._messages(question, hits, facts))
-        except Exception as exc:  # the endpoint failing must not lose the turn
-            self.failures.append(f"{type(exc).__name__}: {exc}")
+        except LLMUnavailable:  # recorded in the turn; the offline answer stands in
             return self._extract(vector, hits, facts)
         text = str(message.content).strip()
         if _DONT_KNOW.match(text):
@@ -239,12 +239,10 @@ class Answerer:
         The endpoint failing gives the offline answer (pieces already passed on are then
         not its start).
         """
+        assert self.chat_model is not None
         try:
-            stream: Iterator[Any] = iter(
-                self.chat_model.stream(self._messages(question, hits, facts))
-            )
-        except Exception as exc:
-            self.failures.append(f"{type(exc).__name__}: {exc}")
+            stream: Iterator[Any] = self.chat_model.stream(self._messages(question, hits, facts))
+        except LLMUnavailable:
             return self._extract(vector, hits, facts)
         text, passed = "", 0
         try:
@@ -253,8 +251,7 @@ class Answerer:
                     chunk = next(stream)
                 except StopIteration:
                     break
-                except Exception as exc:  # the endpoint failing must not lose the turn
-                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                except LLMUnavailable:  # the endpoint failing must not lose the turn
                     return self._extract(vector, hits, facts)
                 text += str(chunk.text)
                 body = text.lstrip()

@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cxbot.errors import LLMUnavailable
+from cxbot.llm import endpoint_for
 from cxbot.prompts import PromptLibrary, PromptTask
 
 if TYPE_CHECKING:
@@ -83,7 +85,7 @@ class QueryRewriter:
         if chat_model is not None and prompts is None:
             raise ValueError("an LLM rewriter needs the prompt library (query_rewrite)")
         self.prompts = prompts
-        self.chat_model = chat_model
+        self.chat_model = endpoint_for(chat_model, "query_rewrite")
 
     def rewrite(self, message: str, history: Sequence[Turn]) -> str:
         """The query to search for ``message`` (the message itself when it stands alone)."""
@@ -129,9 +131,10 @@ class QueryRewriter:
         prompt = self.prompts.render(
             PromptTask.QUERY_REWRITE, history=list(history[-6:]), message=message
         )
+        assert self.chat_model is not None
         try:
             reply = self.chat_model.invoke([HumanMessage(prompt)])
-        except Exception as exc:  # the rule answers instead
+        except LLMUnavailable as exc:  # the rule answers instead
             log.warning("LLM query rewrite failed: %s", exc)
             return None
         text = str(reply.content).strip().strip('"').strip()

@@ -5,7 +5,8 @@ cxbot computes embeddings itself and passes them in; Chroma never embeds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,6 +34,9 @@ class Hit:
 
 
 class VectorStore(Protocol):
+    """Where chunk vectors live. Every method raises :class:`~cxbot.errors.BackendError`
+    when the store fails (a server that is down, a broken file), and nothing else."""
+
     def upsert(
         self,
         ids: Sequence[str],
@@ -102,6 +106,16 @@ class ChromaStore:
         assert self._collections is not None
         return self._collections
 
+    @contextmanager
+    def _failing(self, doing: str) -> Iterator[None]:
+        """Chroma's failures (a server gone away, a broken file) as :class:`BackendError`."""
+        try:
+            yield
+        except BackendError:
+            raise
+        except Exception as exc:  # chromadb raises many unrelated types (httpx, its own)
+            raise BackendError(f"vector store failed to {doing}: {exc}") from exc
+
     def _col(self) -> Any:
         """The public collection (what a customer's query searches)."""
         return self._cols()[0]
@@ -116,6 +130,16 @@ class ChromaStore:
         """Write chunks; each goes to the collection of its ``audience`` (default public)."""
         if not ids:
             return
+        with self._failing("write chunks"):
+            self._upsert(ids, vectors, texts, metadatas)
+
+    def _upsert(
+        self,
+        ids: Sequence[str],
+        vectors: Matrix,
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]],
+    ) -> None:
         for collection, public in zip(self._cols(), (True, False), strict=True):
             rows = [
                 i
@@ -131,11 +155,16 @@ class ChromaStore:
                 )
 
     def delete_source(self, source: str) -> None:
-        for collection in self._cols():
-            collection.delete(where={"source": source})
+        with self._failing("delete chunks"):
+            for collection in self._cols():
+                collection.delete(where={"source": source})
 
     def query(self, vector: Vector, k: int, *, internal: bool = False) -> list[Hit]:
         """The ``k`` nearest chunks; staff-only chunks too when ``internal``."""
+        with self._failing("search"):
+            return self._query(vector, k, internal=internal)
+
+    def _query(self, vector: Vector, k: int, *, internal: bool) -> list[Hit]:
         hits: list[Hit] = []
         for collection in self._cols() if internal else self._cols()[:1]:
             if collection.count() == 0:
@@ -162,6 +191,10 @@ class ChromaStore:
         staff-only chunks are skipped unless ``internal``."""
         if not ids:
             return []
+        with self._failing("read chunks"):
+            return self._get(ids, vector, internal=internal)
+
+    def _get(self, ids: Sequence[str], vector: Vector, *, internal: bool) -> list[Hit]:
         import numpy as np
 
         found: dict[str, Hit] = {}
@@ -178,11 +211,13 @@ class ChromaStore:
         return [found[i] for i in ids if i in found]
 
     def count(self) -> int:
-        return sum(int(c.count()) for c in self._cols())
+        with self._failing("count chunks"):
+            return sum(int(c.count()) for c in self._cols())
 
     def sources(self) -> set[str]:
         out: set[str] = set()
-        for collection in self._cols():
-            metas = collection.get(include=["metadatas"])["metadatas"] or []
-            out |= {str(m["source"]) for m in metas if m and "source" in m}
+        with self._failing("list documents"):
+            for collection in self._cols():
+                metas = collection.get(include=["metadatas"])["metadatas"] or []
+                out |= {str(m["source"]) for m in metas if m and "source" in m}
         return out

@@ -470,6 +470,14 @@ class StubLLMServer:
         with self._lock:
             self._delay = float(seconds)
 
+    def clear(self) -> None:
+        """Forget pending failures and scripted replies and stop delaying: the endpoint
+        recovers (the requests received so far are kept)."""
+        with self._lock:
+            self._failures.clear()
+            self._scripted.clear()
+            self._delay = 0.0
+
     # -- used by the handler ---------------------------------------------------------
 
     def _answer(self, request: StubRequest) -> tuple[int, str]:
