@@ -23,7 +23,8 @@ M = TypeVar("M", bound=BaseModel)
 def read_yaml(path: Path, *, error: type[ConfigError] = ConfigError) -> Any:
     """Parse a YAML file, keeping line information; syntax errors name the line."""
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -42,6 +43,15 @@ def read_yaml(path: Path, *, error: type[ConfigError] = ConfigError) -> Any:
             line=line,
             fix="check indentation and quoting on that line",
         ) from None
+    except ReaderError as exc:  # a character YAML does not allow (a control character)
+        raise error(
+            f"YAML cannot contain the character U+{int(exc.character):04X}",
+            file=path,
+            line=text.count("\n", 0, max(exc.position, 0)) + 1,
+            fix="remove it or write it as an escape in a double-quoted string",
+        ) from None
+    except YAMLError as exc:  # any other problem ruamel.yaml reports
+        raise error(f"YAML error: {exc}", file=path) from None
 
 
 def _line_of(data: Any, loc: tuple[int | str, ...]) -> int | None:
@@ -59,8 +69,9 @@ def _line_of(data: Any, loc: tuple[int | str, ...]) -> int | None:
             node = node[key]
         except (KeyError, IndexError, TypeError):
             break
-    if line is None and getattr(data, "lc", None) is not None:
-        line = data.lc.line + 1
+    top = getattr(getattr(data, "lc", None), "line", None)  # None on a tagged scalar
+    if line is None and isinstance(top, int):
+        line = top + 1
     return line
 
 

@@ -78,7 +78,12 @@ __all__ = ["Pipeline", "Trace", "clean_message"]
 
 log = logging.getLogger("cxbot.turn")
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+# control characters, the replacement character and lone surrogates (not encodable text)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd\ud800-\udfff]")
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+"""A lone surrogate: a ``str`` can hold one, but it cannot be encoded, stored or sent."""
 
 
 def clean_message(text: object, limit: int) -> str:
@@ -282,10 +287,14 @@ class Pipeline:
         started = time.perf_counter()
         if not conversation_id or not conversation_id.strip():
             raise InvalidMessage("the conversation id is empty")
+        if _SURROGATE.search(conversation_id):
+            raise InvalidMessage("the conversation id is not text: it has lone surrogates")
         text = clean_message(message, self.deps.config.limits.max_message_chars)
         profile = None
         if customer_id is not None:
-            profile = self.deps.profiles.get(customer_id)
+            profile = (
+                None if _SURROGATE.search(customer_id) else self.deps.profiles.get(customer_id)
+            )
             if profile is None:
                 raise UnknownCustomer(f"no customer with id {customer_id!r} in the profile store")
         state = self.deps.conversations.load(conversation_id)

@@ -176,11 +176,13 @@ def _front_matter(text: str, source: str) -> tuple[dict[str, str], str, str]:
             line=1,
         )
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     first = 2  # file line of the first YAML line
+    yaml_text = "\n".join(lines[1:end])
     try:
-        data = YAML(typ="rt").load("\n".join(lines[1:end]))
+        data = YAML(typ="rt").load(yaml_text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise IngestError(
@@ -188,6 +190,14 @@ def _front_matter(text: str, source: str) -> tuple[dict[str, str], str, str]:
             source=source,
             line=mark.line + first if mark is not None else first,
         ) from None
+    except ReaderError as exc:  # a character YAML does not allow (a control character)
+        raise IngestError(
+            f"front matter cannot contain the character U+{int(exc.character):04X}",
+            source=source,
+            line=yaml_text.count("\n", 0, max(exc.position, 0)) + first,
+        ) from None
+    except YAMLError as exc:  # any other problem ruamel.yaml reports
+        raise IngestError(f"front matter is not valid YAML: {exc}", source=source) from None
     body = "\n".join(lines[end + 1 :])
     if data is None:
         return {}, "", body
