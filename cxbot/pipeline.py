@@ -558,15 +558,17 @@ class Pipeline:
             authenticated or identity.verified_until(state, turn.guard_ctx.now)
         )
         if claimed is not None and turn.verified:
-            self._continue_elsewhere(turn, claimed)
+            if turn.state.version == 0:  # a new conversation (another channel, session)
+                self._continue_elsewhere(turn, claimed)
         else:
             turn.guard_ctx.own_contacts = frozenset()
             turn.action_ctx = replace(turn.action_ctx, customer_id=None)
 
     def _continue_elsewhere(self, turn: _Turn, customer_id: str) -> None:
         """Carry the customer's latest conversation (another channel or session, linked
-        within ``channels.context_ttl_s``) into this one: its task in progress and recent
-        messages, committed before the turn so that the turn reads them."""
+        within ``channels.context_ttl_s``) into this new one, or into one where they have
+        just verified: its task in progress and recent messages, committed before the turn
+        so that the turn reads them."""
         store = self.deps.conversations
         here = turn.state.conversation_id
         linked = store.linked_conversation(customer_id, now=turn.guard_ctx.now.timestamp())

@@ -75,10 +75,19 @@ def test_a_booking_started_on_the_web_finishes_by_sms(bot: Assistant) -> None:
     done = bot.respond("sms-7", "yes", customer_id="C-1003", channel="sms")
     assert "booked" in done.text
     assert bot.state("sms-7").flow is None
-    # back on the web, the task is finished there too
-    web = bot.respond("web-7", "thanks", customer_id="C-1003")
-    assert bot.state("web-7").flow is None
-    assert "Which" not in web.text
+
+
+def test_a_customer_in_two_open_conversations_keeps_them_apart(bot: Assistant) -> None:
+    bot.respond(
+        "tab-1", "I'd like to book a savings appointment at Riverside", customer_id="C-1003"
+    )
+    bot.respond("tab-2", "How do I change my PIN?", customer_id="C-1003")
+    bot.respond("tab-1", "next Monday", customer_id="C-1003")
+    # only a new conversation continues the latest one: tab-1 is not tab-2's
+    assert bot.state("tab-2").flow is None
+    assert not any(isinstance(e, ConversationContinued) for e in bot.events("tab-1"))
+    frame = bot.state("tab-1").flow
+    assert frame is not None and frame.slots["date"] == "2026-11-30"
 
 
 def test_the_context_of_another_channel_expires(bot: Assistant, clock: FixedClock) -> None:
