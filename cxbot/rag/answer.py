@@ -174,7 +174,7 @@ class Answerer:
         for rank in used:
             text = " ".join(s for r, _, s in chosen if r == rank)
             parts.append(f"{text} [{used.index(rank) + 1}]")
-        citations = [citation_of(hits[rank]) for rank in used]
+        citations = [citation_of(close[rank]) for rank in used]
         if facts:
             parts.insert(0, self._facts_text(facts))
             citations += [

@@ -53,7 +53,7 @@ log = logging.getLogger("cxbot.guardrails")
 
 JudgeMode = Literal["offline", "llm"]
 
-_SENTENCE = re.compile(r"(?<=[.!?:])(?:\s*\[\d+\])*\s+(?=[\"'(\[]?[A-Z0-9£$€])|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?:])(?:\s*\[\d+\])*\s+(?!\[\d)(?=[\"'(\[]?[A-Z0-9£$€])|\n+")
 _MARKERS = re.compile(r"\s*\[\d+\]")
 _TOKEN = re.compile(r"[a-z0-9£$€%]+(?:[.,:'\u2019][a-z0-9]+)*", re.I)
 _NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,:]\d+)*(?:st|nd|rd|th)?(?![A-Za-z])")
