@@ -77,14 +77,14 @@ def test_a_booking_started_on_the_web_finishes_by_sms(bot: Assistant) -> None:
     assert bot.state("sms-7").flow is None
 
 
-def test_a_customer_in_two_open_conversations_keeps_them_apart(bot: Assistant) -> None:
+def test_only_a_new_conversation_continues_the_latest_one(bot: Assistant) -> None:
     bot.respond(
         "tab-1", "I'd like to book a savings appointment at Riverside", customer_id="C-1003"
     )
     bot.respond("tab-2", "How do I change my PIN?", customer_id="C-1003")
+    assert bot.state("tab-2").flow is not None  # new: it continues the open booking
     bot.respond("tab-1", "next Monday", customer_id="C-1003")
-    # only a new conversation continues the latest one: tab-1 is not tab-2's
-    assert bot.state("tab-2").flow is None
+    # tab-1 is not new: the latest conversation (tab-2) is not carried back into it
     assert not any(isinstance(e, ConversationContinued) for e in bot.events("tab-1"))
     frame = bot.state("tab-1").flow
     assert frame is not None and frame.slots["date"] == "2026-11-30"
