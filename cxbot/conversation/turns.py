@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -156,6 +156,7 @@ class SQLiteTurnLog:
             events.append(event_from_dict(json.loads(row[2])))
         if key is not None:
             pending.append(_logged(first, events))
+        pending = _borrow_times(pending)
         chosen = [t for t in pending if _stamp(t.at) >= start]
         chosen.sort(key=lambda t: (_stamp(t.at), t.conversation_id, t.turn))
         yield from chosen
@@ -170,6 +171,29 @@ class SQLiteTurnLog:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _borrow_times(turns: list[LoggedTurn]) -> list[LoggedTurn]:
+    """A turn without a record in a conversation that has records takes the time of the
+    conversation's previous recorded turn (else its next): the conversation's own clock,
+    not the moment its events were stored."""
+    result: list[LoggedTurn] = []
+    by_conversation: dict[str, list[LoggedTurn]] = {}
+    for turn in turns:  # already ordered by conversation and turn
+        by_conversation.setdefault(turn.conversation_id, []).append(turn)
+    for conversation in by_conversation.values():
+        clock = [t.at if t.record is not None else None for t in conversation]
+        known = [c for c in clock if c is not None]
+        previous = known[0] if known else None
+        for turn, at in zip(conversation, clock, strict=True):
+            if at is not None:
+                previous = at
+                result.append(turn)
+            elif previous is not None:
+                result.append(replace(turn, at=previous))
+            else:
+                result.append(turn)
+    return result
 
 
 def _logged(row: Sequence[object], events: list[Event]) -> LoggedTurn:
