@@ -12,7 +12,16 @@ from cxbot.assist import AGENT_ROUTE, AgentAssist
 from cxbot.assistant import Assistant
 from cxbot.conversation.events import BotUttered, GuardrailTriggered, UserUttered
 from cxbot.errors import InvalidMessage, UnknownConversation
+from cxbot.rag.answer import passage_sentences
 from cxbot.testing import StubLLMServer, StubRequest
+
+
+def first_passage_sentence(prompt: str) -> str:
+    """The first sentence of passage [1] of a knowledge-answer prompt."""
+    lines = prompt.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("[1] ")) + 1
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    return passage_sentences("\n".join(lines[start:end]))[0]
 
 
 @pytest.fixture
@@ -157,7 +166,7 @@ def test_with_a_chat_model_the_customer_safe_reply_never_sees_staff_passages(
             )
         if "(internal/" in prompt:
             return "STAFF: a goodwill refund is within your authority [1]."
-        return "PUBLIC: the fee is set out in our tariff [1]."
+        return f"PUBLIC:\n{first_passage_sentence(prompt)} [1]"  # supported: not filtered
 
     with StubLLMServer(respond) as stub:
         bot = make_bot(

@@ -12,6 +12,7 @@ from cxbot.assistant import Assistant
 from cxbot.evals.report import compare, to_markdown
 from cxbot.evals.runner import VOLATILE_FIELDS, EvalRunner
 from cxbot.evals.suite import Suite, load_suite
+from cxbot.rag.answer import passage_sentences
 from cxbot.testing import StubLLMServer
 
 SUITE = """
@@ -91,7 +92,12 @@ def test_same_inputs_same_report(bot: Assistant, tmp_path: Path) -> None:
 
 def test_same_seed_and_stub_llm_give_identical_reports(make_bot: Any, tmp_path: Path) -> None:
     def responder(request: Any) -> str:
-        return "Change your PIN in the app under Card settings [1]."
+        # a reply its passage supports, so the grounding guardrail lets it through as it is
+        lines = request.last_user.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("[1] ")) + 1
+        end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+        quote = passage_sentences("\n".join(lines[start:end]))[0]
+        return f"Here is what the article says:\n{quote} [1]"
 
     with StubLLMServer(responder) as server:
         env = {
@@ -103,7 +109,7 @@ def test_same_seed_and_stub_llm_give_identical_reports(make_bot: Any, tmp_path: 
         assert server.requests, "the LLM path was not used"
     assert json.dumps(stable(reports[0])) == json.dumps(stable(reports[1]))
     pin = next(c for c in reports[0]["cases"] if c["id"] == "pin")
-    assert pin["turns"][0]["reply"].startswith("Change your PIN in the app")
+    assert pin["turns"][0]["reply"].startswith("Here is what the article says:")
 
 
 def test_baseline_comparison_names_flips(bot: Assistant, tmp_path: Path) -> None:
