@@ -127,11 +127,13 @@ class Assistant:
         )
         guard_deps = GuardrailDeps(
             config=config.guardrails,
+            root=root,
             system_prompt=system_prompt,
             prompts=prompts,
             embed_many=lambda texts: embedder.embed_documents(texts),
             known_contacts=profiles.all_contacts,
             chat_model=chat_model,
+            in_scope_examples=lambda: [t for texts in examples.values() for t in texts],
         )
         plugins = available_guardrails()
         examples: dict[str, tuple[str, ...]] = {i.name: i.examples for i in intents.intents}

@@ -241,6 +241,64 @@ def train_nlu(
     console.print(f"saved to {classifier.model_dir}")
 
 
+@train_app.command("injection")
+def train_injection(
+    project: Annotated[Path, typer.Option("--project", "-p", help="Project folder.")] = Path("."),
+    attacks: Annotated[
+        list[Path], typer.Option(help="Labelled attack files (JSONL with text).")
+    ] = [  # noqa: B006
+        Path("evals/guardrails/attacks-train.jsonl"),
+        Path("evals/guardrails/attacks-dev.jsonl"),
+    ],
+    benign: Annotated[
+        list[Path], typer.Option(help="Hard-negative benign files (JSONL with text).")
+    ] = [  # noqa: B006
+        Path("evals/guardrails/benign-train.jsonl"),
+        Path("evals/guardrails/benign-dev.jsonl"),
+        Path("evals/guardrails/benign-northwind.jsonl"),
+    ],
+    public: Annotated[
+        Optional[list[Path]],  # noqa: UP045
+        typer.Option(help="Public attack collections (files or folders); 30% stay held out."),
+    ] = None,
+    banking77: Annotated[
+        OptionalPath, typer.Option(help="Banking77 train.csv: benign customer messages.")
+    ] = None,
+    sgd: Annotated[
+        OptionalPath,
+        typer.Option(help="SGD dialogues JSON: benign user turns (answers, corrections)."),
+    ] = None,
+    out: Annotated[OptionalPath, typer.Option(help="Where to write the head (JSON).")] = None,
+) -> None:
+    """Train the injection classifier head on the turn's MiniLM vectors."""
+    from cxbot.evals.datasets import load_intent_csv, load_sgd_dialogues
+    from cxbot.guardrails.input.classifier import DEFAULT_HEAD, train_from_sources
+
+    console = _console()
+    try:
+        bot = _assistant(project)
+        classifier = bot.pipeline.nlu.classifier
+        texts = [t for ts in classifier.examples.values() for t in ts]
+        if banking77 is not None:
+            texts += [row.text for row in load_intent_csv(banking77)]
+        if sgd is not None:
+            turns = (t for d in load_sgd_dialogues(sgd) for t in d.turns)
+            texts += [t.utterance for t in turns if t.speaker == "USER"]
+        head = train_from_sources(
+            bot.deps.embedder.embed_documents,
+            attacks=[project / p for p in attacks],
+            benign=[project / p for p in benign],
+            public=public or [],
+            benign_texts=texts,
+        )
+    except CxbotError as exc:
+        raise _fail(console, exc) from None
+    target = out or DEFAULT_HEAD
+    head.save(target)
+    console.print(f"threshold {head.threshold}; trained on {head.trained_on}")
+    console.print(f"saved to {target}")
+
+
 @eval_app.command("nlu")
 def eval_nlu(
     train: Annotated[Path, typer.Option(help="CSV with text,category columns.")],
@@ -420,25 +478,37 @@ def eval_flows(
 
 @eval_app.command("guardrails")
 def eval_guardrails(
-    attacks: Annotated[Path, typer.Option(help='JSONL of attack messages ({"text": …}).')],
-    benign: Annotated[Path, typer.Option(help="JSONL of ordinary customer messages.")],
+    attacks: Annotated[
+        list[Path],
+        typer.Option(help='JSONL of messages to block ({"text": …}); repeat for more files.'),
+    ],
+    benign: Annotated[
+        list[Path], typer.Option(help="JSONL (or Banking77 CSV) of ordinary customer messages.")
+    ],
     project: Annotated[Path, typer.Option("--project", "-p", help="Project folder.")] = Path("."),
     json_out: Annotated[OptionalPath, typer.Option("--json", help="Write the JSON report.")] = None,
 ) -> None:
-    """Screen labelled messages with the project's input guardrails: TPR, FPR, by unit."""
-    from cxbot.evals.datasets import load_guardrail_examples
+    """Screen labelled messages with the project's input guardrails: TPR, FPR, precision by
+    unit, the injection layers that caught each attack, and a threshold sweep."""
+    from cxbot.evals.datasets import GuardrailExample, load_guardrail_examples, load_intent_csv
     from cxbot.evals.guardrails import evaluate_guardrails
 
     console = _console()
     try:
-        examples = load_guardrail_examples(attacks, label="attack")
-        examples += load_guardrail_examples(benign, label="benign")
+        examples = [e for p in attacks for e in load_guardrail_examples(p, label="attack")]
+        for path in benign:
+            if path.suffix == ".csv":
+                rows = load_intent_csv(path)
+                examples += [GuardrailExample(r.text, "benign", path.name, r.label) for r in rows]
+            else:
+                examples += load_guardrail_examples(path, label="benign")
         report = evaluate_guardrails(_assistant(project), examples)
     except CxbotError as exc:
         raise _fail(console, exc) from None
     _write_report(console, report, json_out, None)
     for name, counts in report["by_guardrail"].items():
         console.print(f"{name:>22}: {counts}")
+    console.print(f"{'injection layers':>22}: {report['by_layer']}")
 
 
 @eval_app.command("grounding")
@@ -690,13 +760,13 @@ def audit(
     table = Table(title=f"guardrail verdicts — {conversation}")
     for column in ("turn", "stage", "guardrail", "action", "reason", "score"):
         table.add_column(column)
-    turn = 0
+    turn = 0  # input verdicts come before the turn's UserUttered, output verdicts after it
     for event in events:
         if isinstance(event, UserUttered):
             turn += 1
         if isinstance(event, GuardrailTriggered):
             table.add_row(
-                str(max(turn, 1)),
+                str(turn + 1 if event.stage == "input" else max(turn, 1)),
                 event.stage,
                 event.guardrail,
                 event.action,

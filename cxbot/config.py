@@ -370,9 +370,23 @@ class GroundingConfig(_Section):
     )
 
 
+class TopicGuardConfig(_Section):
+    """How close a message must come to a guardrail's reference messages to block."""
+
+    similarity_floor: float = Field(
+        0.5, ge=0, le=1, description="Least similarity to a reference message that blocks."
+    )
+    margin: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="How much closer to the reference than to any intent example it must be.",
+    )
+
+
 class GuardrailsConfig(_Section):
     input: tuple[str, ...] = Field(
-        ("pii", "injection"), description="Input guardrails by name, in order."
+        ("pii", "injection", "abuse", "scope"), description="Input guardrails by name, in order."
     )
     output: tuple[str, ...] = Field(
         ("pii_leak", "prompt_leak", "grounding", "profanity"),
@@ -386,8 +400,46 @@ class GuardrailsConfig(_Section):
         "mask",
         description="The profanity guardrail (output): mask the words, or block the reply.",
     )
-    injection_similarity: float = Field(
-        0.72, ge=0, le=1, description="Similarity to a known attack that blocks a message."
+    competitors: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Other companies' names; comparing them or asking about them gets a scoped "
+            "reply from the scope guardrail (switching from them is in scope)."
+        ),
+    )
+    scope: TopicGuardConfig = Field(
+        default_factory=TopicGuardConfig,  # type: ignore[arg-type]
+        description="The scope guardrail's thresholds.",
+    )
+    abuse: TopicGuardConfig = Field(
+        default_factory=lambda: TopicGuardConfig(similarity_floor=0.58, margin=0.05),
+        description="The abuse guardrail's thresholds.",
+    )
+    injection_head: str | None = Field(
+        None,
+        description=(
+            "Injection classifier head (JSON from `cxbot guardrails train-injection`), "
+            "relative to the project folder; none: the head shipped with cxbot."
+        ),
+    )
+    injection_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description=(
+            "Attack probability at which the injection classifier blocks; none: the "
+            "threshold stored with the head."
+        ),
+    )
+    injection_llm_floor: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description=(
+            "With an LLM configured, messages the classifier scores at least this high "
+            "(but under its threshold) are also judged by the LLM (prompts/injection_check.j2); "
+            "none: no LLM check."
+        ),
     )
 
 

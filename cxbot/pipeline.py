@@ -315,6 +315,7 @@ class Pipeline:
                 embed=embed,
                 message=text,
                 own_contacts=profile.contacts if profile else frozenset(),
+                own_names=frozenset({profile.name}) if profile and profile.name else frozenset(),
             ),
             action_ctx=ActionContext(
                 customer_id=customer_id or state.customer_id,
@@ -384,10 +385,14 @@ class Pipeline:
         return text, verdicts
 
     def _input_guardrails(self, turn: _Turn) -> _Outcome | None:
-        if not _blocked(self._screen(turn, "input", turn.guard_ctx.message)[1]):
+        """A blocked message gets the blocking unit's own reply (scope, abuse) or the
+        standard one."""
+        verdicts = self._screen(turn, "input", turn.guard_ctx.message)[1]
+        if not _blocked(verdicts):
             return None
         turn.events.append(UserUttered(turn.guard_ctx.message))
-        return _Outcome(self.deps.prompts.reply(ReplyKey.BLOCKED_INJECTION), "blocked")
+        reply = verdicts[-1][1].text or self.deps.prompts.reply(ReplyKey.BLOCKED_INJECTION)
+        return _Outcome(reply, "blocked")
 
     def _understand(self, turn: _Turn) -> None:
         vector = turn.guard_ctx.vector()

@@ -19,7 +19,7 @@ def test_sample_project_config_loads() -> None:
     config = load_config(Path(__file__).parent.parent, env={})
     assert config.company == "Northwind Bank"
     assert config.llm.enabled is False
-    assert config.guardrails.input == ("pii", "injection")
+    assert config.guardrails.input == ("pii", "injection", "abuse", "scope")
 
 
 def test_key_typo_names_file_line_and_closest_key(tmp_path: Path) -> None:

@@ -393,7 +393,7 @@ def test_llm_classifies_the_intent_from_the_redacted_message(
     before = len(stub.requests)
     stub.script('{"intent": "book_appointment", "confidence": 0.93}')
     reply = classifying_bot.respond(
-        "llm-intent-1", "Fancy a natter at a branch; write to me at jo.bloggs@example.com"
+        "llm-intent-1", "Fancy a chat with someone at a branch? Email me at jo.bloggs@example.com"
     )
     (request,) = _new_requests(stub, before)
     assert "book_appointment" in request.last_user and "none" in request.last_user

@@ -74,6 +74,11 @@ def llm_bot(
 ) -> Iterator[Assistant]:
     root = tmp_path_factory.mktemp("streaming") / "project"
     shutil.copytree(ingested_project, root)
+    # the scripted answers are about streaming, not their sources: no grounding unit here
+    config = root / "cxbot.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace(", grounding, profanity]", ", profanity]"), encoding="utf-8")
+    assert "grounding" not in config.read_text(encoding="utf-8")
     bot = Assistant.from_dir(root, embedder=embedder, clock=FixedClock(NOW), env=llm_env(stub))
     bot.warm_up()
     yield bot

@@ -87,6 +87,7 @@ class GuardrailExample:
     text: str
     label: Literal["attack", "benign"]
     source: str = ""
+    category: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +127,13 @@ class _QueryRow(_Row):
 
 class _GuardrailRow(_Row):
     text: str = Field(min_length=1)
-    label: Literal["attack", "benign"] | None = None
+    label: Literal["attack", "benign", "offtopic", "abuse", "inscope", "frustrated"] | None = None
     source: str = ""
+    category: str = ""
+
+
+# Labels of the scope and abuse sets: what a guardrail should block, and what it should pass.
+_SHOULD_BLOCK = {"attack": "attack", "offtopic": "attack", "abuse": "attack"}
 
 
 def _open(path: Path) -> str:
@@ -214,14 +220,17 @@ def load_queries(path: Path) -> list[RetrievalQuery]:
 def load_guardrail_examples(
     path: Path, *, label: Literal["attack", "benign"] | None = None
 ) -> list[GuardrailExample]:
-    """JSONL of ``{"text", "label"?}``; ``label`` applies to rows that carry none."""
+    """JSONL of ``{"text", "label"?, "source"?, "category"?}``; ``label`` applies to rows
+    that carry none. ``offtopic`` and ``abuse`` rows count as attacks (to be blocked),
+    ``inscope`` and ``frustrated`` rows as benign."""
     examples = []
     for line, data in _jsonl(path):
         row = _row(_GuardrailRow, data, path, line)
-        chosen = row.label or label
-        if chosen is None:
+        given = row.label or label
+        if given is None:
             raise ConfigError("row has no label and none was given", file=path, line=line)
-        examples.append(GuardrailExample(row.text, chosen, row.source))
+        chosen: Literal["attack", "benign"] = "attack" if given in _SHOULD_BLOCK else "benign"
+        examples.append(GuardrailExample(row.text, chosen, row.source, row.category or given))
     return examples
 
 

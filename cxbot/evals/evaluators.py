@@ -155,7 +155,7 @@ class GuardrailEvaluator:
         }
         wanted = expect.guardrail
         if wanted.action == "allow":
-            passed = not any(name == wanted.name for name, _ in verdicts)
+            passed = not any(name == wanted.name and action != "allow" for name, action in verdicts)
         else:
             passed = (wanted.name, wanted.action) in verdicts
         got = sorted(f"{n}:{a}" for n, a in verdicts) or "no verdict"

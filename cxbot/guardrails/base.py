@@ -41,6 +41,9 @@ class GuardrailContext:
     embed: Callable[[str], Vector]
     message: str = ""
     own_contacts: Collection[str] = field(default_factory=frozenset)
+    own_names: Collection[str] = field(default_factory=frozenset)
+    vault: dict[str, list[str]] = field(default_factory=dict)
+    """Values the PII redactor replaced this turn, by placeholder; never stored."""
     passages: Sequence[str] = ()
     _embedded: tuple[str, Vector] | None = None
 

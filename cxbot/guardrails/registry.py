@@ -12,8 +12,9 @@ state through a guardrail.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cxbot.errors import ConfigError
@@ -43,11 +44,14 @@ class GuardrailDeps:
     """What guardrail factories may need from the assistant."""
 
     config: GuardrailsConfig
+    root: Path
     system_prompt: str
     prompts: PromptLibrary
     embed_many: Callable[[list[str]], Any]
     known_contacts: Callable[[], Collection[str]]
     chat_model: BaseChatModel | None = None
+    in_scope_examples: Callable[[], Sequence[str]] = tuple
+    """The project's intent and flow examples (what the assistant is for)."""
 
 
 @dataclass(frozen=True, slots=True)

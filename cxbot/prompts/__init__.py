@@ -27,6 +27,7 @@ class PromptTask(enum.StrEnum):
     HANDOFF_SUMMARY_RETRY = "handoff_summary_retry"
     INTENT_CLASSIFY = "intent_classify"
     QUERY_REWRITE = "query_rewrite"
+    INJECTION_CHECK = "injection_check"
 
 
 class ReplyKey(enum.StrEnum):
@@ -34,6 +35,8 @@ class ReplyKey(enum.StrEnum):
 
     BLOCKED_INJECTION = "blocked_injection"
     BLOCKED_OUTPUT = "blocked_output"
+    OUT_OF_SCOPE = "out_of_scope"
+    DE_ESCALATE = "de_escalate"
     UNGROUNDED = "ungrounded"
     DONT_KNOW = "dont_know"
     HANDOFF = "handoff"

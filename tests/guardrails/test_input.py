@@ -6,7 +6,7 @@ import pytest
 
 from cxbot.assistant import Assistant
 from cxbot.conversation.events import GuardrailTriggered, UserUttered
-from cxbot.guardrails.input.injection import normalise
+from cxbot.guardrails.input.normalise import fold, unleet
 
 CARD = "4539 1488 0343 6467"  # passes Luhn
 IBAN = "GB82 WEST 1234 5698 7654 32"
@@ -77,8 +77,9 @@ def test_ordinary_questions_pass(bot: Assistant, benign: str) -> None:
 
 def test_normalise_folds_confusables_and_leetspeak() -> None:
     fullwidth = "\uff29\uff27\uff2e\uff2f\uff32\uff25"  # "IGNORE" in fullwidth forms
-    assert normalise(f"{fullwidth} pr3v10us") == "ignore previous"
-    assert normalise("in\u200bstruc\u200dtions") == "instructions"
+    assert unleet(fold(f"{fullwidth} pr3v10us")) == "ignore previous"
+    assert fold("in\u200bstruc\u200dtions") == "instructions"
+    assert fold("\u0456gn\u043er\u0435 the r u l e s") == "ignore the rules"
 
 
 def test_logs_carry_only_the_redacted_message(

@@ -3,6 +3,7 @@ third-party packages alike."""
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from collections.abc import Callable
@@ -58,7 +59,9 @@ def test_a_third_party_plugin_is_configured_by_name(
     assert "no_crypto" in guardrail_names("input")
     config = project / "cxbot.yaml"
     text = config.read_text(encoding="utf-8")
-    config.write_text(text.replace("input: [pii, injection]", "input: [pii, no_crypto]"))
+    configured = re.sub(r"(?m)^  input: \[.*\]$", "  input: [pii, no_crypto]", text)
+    assert configured != text
+    config.write_text(configured)
     bot = make_bot()
     try:
         reply = bot.respond("c-1", "Do you sell bitcoin?")
