@@ -65,6 +65,14 @@ def llm_env(server: StubLLMServer) -> dict[str, str]:
     }
 
 
+def _without_grounding(root: Path) -> None:
+    """The scripted answers are about streaming, not their sources: no grounding unit."""
+    config = root / "cxbot.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace(", grounding, profanity]", ", profanity]"), encoding="utf-8")
+    assert "grounding" not in config.read_text(encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def llm_bot(
     tmp_path_factory: pytest.TempPathFactory,
@@ -74,11 +82,7 @@ def llm_bot(
 ) -> Iterator[Assistant]:
     root = tmp_path_factory.mktemp("streaming") / "project"
     shutil.copytree(ingested_project, root)
-    # the scripted answers are about streaming, not their sources: no grounding unit here
-    config = root / "cxbot.yaml"
-    text = config.read_text(encoding="utf-8")
-    config.write_text(text.replace(", grounding, profanity]", ", profanity]"), encoding="utf-8")
-    assert "grounding" not in config.read_text(encoding="utf-8")
+    _without_grounding(root)
     bot = Assistant.from_dir(root, embedder=embedder, clock=FixedClock(NOW), env=llm_env(stub))
     bot.warm_up()
     yield bot
@@ -164,8 +168,9 @@ class GatedModel:
 
 
 def test_first_sentence_reaches_the_caller_while_the_model_is_still_writing(
-    make_bot: Callable[..., Assistant], stub: StubLLMServer, answers: Answers
+    make_bot: Callable[..., Assistant], stub: StubLLMServer, answers: Answers, project: Path
 ) -> None:
+    _without_grounding(project)
     answers.text = " ".join(SENTENCES)
     inner = build_chat_model(
         LLMConfig(base_url=stub.base_url, model="stub-model", max_retries=0), {}
