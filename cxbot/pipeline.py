@@ -465,7 +465,10 @@ class Pipeline:
             case "failed":
                 return _Outcome("", "flow", events=step.events, handoff="flow_retries")
             case "no_progress":
-                answer = self._rag(turn)
+                # the answer is checked against its passages here; the flow's own question
+                # that follows it is not a claim from them
+                answer = self._output_guardrails(turn, self._rag(turn))
+                turn.guard_ctx.passages = ()
                 with turn.trace.stage("flow"):
                     question = self.flows.prompt(state, turn.action_ctx)
                 resume = self.deps.prompts.reply(ReplyKey.DIGRESSION_RESUME, question=question)

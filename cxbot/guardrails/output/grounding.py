@@ -521,7 +521,7 @@ def _without(pieces: list[tuple[str, str]], supports: list[SentenceSupport]) -> 
             continue
         markers = "".join(m.strip() for m in _MARKERS.findall(sentence + gap))
         if markers and out and not _MARKERS.search(out[-1]):
-            out[-1] = out[-1].rstrip() + markers + " "
+            out[-1] = out[-1].rstrip() + " " + markers + " "
     return "".join(out).strip()
 
 
