@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
@@ -133,7 +134,9 @@ class Assistant:
             embed_many=lambda texts: embedder.embed_documents(texts),
             known_contacts=profiles.all_contacts,
             chat_model=chat_model,
-            in_scope_examples=lambda: [t for texts in examples.values() for t in texts],
+            in_scope_vectors=functools.cache(
+                lambda: embedder.embed_documents([t for ts in examples.values() for t in ts])
+            ),
         )
         plugins = available_guardrails()
         examples: dict[str, tuple[str, ...]] = {i.name: i.examples for i in intents.intents}

@@ -133,7 +133,7 @@ class _GuardrailRow(_Row):
 
 
 # Labels of the scope and abuse sets: what a guardrail should block, and what it should pass.
-_SHOULD_BLOCK = {"attack": "attack", "offtopic": "attack", "abuse": "attack"}
+_SHOULD_BLOCK = frozenset({"attack", "offtopic", "abuse"})
 
 
 def _open(path: Path) -> str:

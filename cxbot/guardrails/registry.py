@@ -12,7 +12,7 @@ state through a guardrail.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -50,8 +50,9 @@ class GuardrailDeps:
     embed_many: Callable[[list[str]], Any]
     known_contacts: Callable[[], Collection[str]]
     chat_model: BaseChatModel | None = None
-    in_scope_examples: Callable[[], Sequence[str]] = tuple
-    """The project's intent and flow examples (what the assistant is for)."""
+    in_scope_vectors: Callable[[], Any] | None = None
+    """Vectors of the project's intent and flow examples (what the assistant is for),
+    embedded once per assistant however many units read them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,7 +92,7 @@ class _NearestTopic:
     def __init__(
         self,
         embed_many: Callable[[list[str]], Any],
-        in_scope: Callable[[], Sequence[str]],
+        in_scope: Callable[[], Any] | None,
         topics: Sequence[str],
         floor: float,
         margin: float,
@@ -113,8 +113,8 @@ class _NearestTopic:
         texts = [t for topic in self._topics for t in references.get(topic, ())]
         self._labels = [topic for topic in self._topics for _ in references.get(topic, ())]
         self._refs = self._embed_many(texts)
-        in_scope = list(self._in_scope())
-        self._scope = self._embed_many(in_scope) if in_scope else None
+        vectors = self._in_scope() if self._in_scope is not None else None
+        self._scope = vectors if vectors is not None and len(vectors) else None
 
     def nearest(self, vector: Any) -> tuple[str | None, float]:
         """(topic, similarity) when the vector is on one of the topics, else (None, sim)."""
@@ -217,7 +217,7 @@ class AbuseGuard:
 def _scope(deps: GuardrailDeps) -> ScopeGuard:
     cfg = deps.config.scope
     nearest = _NearestTopic(
-        deps.embed_many, deps.in_scope_examples, OFF_TOPICS, cfg.similarity_floor, cfg.margin
+        deps.embed_many, deps.in_scope_vectors, OFF_TOPICS, cfg.similarity_floor, cfg.margin
     )
     return ScopeGuard(nearest, deps.prompts, deps.config.competitors)
 
@@ -225,7 +225,7 @@ def _scope(deps: GuardrailDeps) -> ScopeGuard:
 def _abuse(deps: GuardrailDeps) -> AbuseGuard:
     cfg = deps.config.abuse
     nearest = _NearestTopic(
-        deps.embed_many, deps.in_scope_examples, ("abuse",), cfg.similarity_floor, cfg.margin
+        deps.embed_many, deps.in_scope_vectors, ("abuse",), cfg.similarity_floor, cfg.margin
     )
     return AbuseGuard(nearest, deps.prompts)
 
