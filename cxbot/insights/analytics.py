@@ -293,6 +293,7 @@ def analyse_turns(turns: Iterable[LoggedTurn], since: datetime | None = None) ->
                     timings[stage].append(ms)
             customer = any(isinstance(e, UserUttered) for e in turn.events)
             counts["turns"] += customer
+            counts["unrecorded"] += customer and turn.record is None
             week.turns += customer
             understood = customer and _understood(turn)
             counts["understood"] += understood
@@ -359,7 +360,7 @@ def analyse_turns(turns: Iterable[LoggedTurn], since: datetime | None = None) ->
             handoff_lengths.append(handed_at)
     contained = len(resolved_lengths)
     notes = []
-    if counts["recorded"] < sum(len(c) for c in by_conversation.values()):
+    if counts["unrecorded"]:
         notes.append(
             "some turns have no record (storage.turn_log off, or stored before it existed): "
             "they count from their events, without timings"

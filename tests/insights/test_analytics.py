@@ -35,6 +35,7 @@ def assert_matches(report: InsightsReport, truth: GroundTruth) -> None:
     assert report.dont_know == truth.dont_know
     assert {w.week: w.conversations for w in report.weeks} == dict(truth.conversations_by_week)
     assert report.recorded_turns == truth.turns
+    assert not report.notes  # every turn has its record
 
 
 def test_insights_match_the_simulators_tally(simulated_log: SimulatedLog) -> None:
@@ -123,19 +124,17 @@ def test_page_structure(simulated_log: SimulatedLog) -> None:
     assert f"{report.containment_rate * 100:.1f}%" in page  # type: ignore[operator]
 
 
-@pytest.mark.integration
-@pytest.mark.browser
-def test_page_renders_in_headless_chromium(simulated_log: SimulatedLog, tmp_path: Path) -> None:
+def render_in_chromium(report: InsightsReport, tmp_path: Path, name: str) -> Path:
+    """Open the page of ``report`` in headless Chromium, check what it shows, save a screenshot."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing under CI: .ci/run should install chromium")
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); CI requires it")
     from playwright.sync_api import sync_playwright
 
-    report = analyse(simulated_log.out / "conversations.sqlite")
-    page_file = tmp_path / "insights.html"
+    page_file = tmp_path / f"{name}.html"
     page_file.write_text(render_html(report, title="Northwind Bank"), encoding="utf-8")
-    shot = tmp_path / "insights.png"
+    shot = tmp_path / f"{name}.png"
     errors: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -160,10 +159,17 @@ def test_page_renders_in_headless_chromium(simulated_log: SimulatedLog, tmp_path
     assert not errors
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 30_000
-    kept = [shot]
     for folder in filter(None, [os.environ.get("CXBOT_ARTIFACTS"), str(ROOT / "reports")]):
         Path(folder).mkdir(parents=True, exist_ok=True)
-        kept.append(Path(shutil.copyfile(shot, Path(folder) / "insights-report.png")))
+        shutil.copyfile(shot, Path(folder) / f"{name}.png")
+    return shot
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+def test_page_renders_in_headless_chromium(simulated_log: SimulatedLog, tmp_path: Path) -> None:
+    report = analyse(simulated_log.out / "conversations.sqlite")
+    render_in_chromium(report, tmp_path, "insights-report")
 
 
 @pytest.mark.slow
@@ -176,3 +182,5 @@ def test_two_thousand_conversations(
     report = analyse(tmp_path / "sim" / "conversations.sqlite")
     assert truth.conversations == 2000 and truth.sources.get("banking77", 0) > 0
     assert_matches(report, truth)
+    assert report.handed_off > 0 and report.guardrail_blocks().get("injection", 0) > 0
+    render_in_chromium(report, tmp_path, "insights-2000")

@@ -14,6 +14,7 @@ from cxbot.assistant import Assistant
 from cxbot.conversation.events import HandoffRequested, UserUttered
 from cxbot.conversation.turns import SQLiteTurnLog
 from cxbot.embeddings import SentenceTransformerEmbedder
+from cxbot.insights.analytics import analyse_turns
 from cxbot.testing import FixedClock
 
 
@@ -72,3 +73,6 @@ def test_turns_without_records_are_read_from_their_events(
     turns = list(SQLiteTurnLog(project / ".cxbot" / "conversations.sqlite").turns())
     assert len(turns) == 1 and turns[0].record is None
     assert any(isinstance(e, HandoffRequested) for e in turns[0].events)
+    report = analyse_turns(turns)
+    assert report.turns == 1 and report.recorded_turns == 0
+    assert any("no record" in note for note in report.notes)
