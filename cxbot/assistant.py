@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from cxbot.channels import render
 from cxbot.config import CONFIG_FILE, CxbotConfig, load_config
-from cxbot.conversation.events import BotUttered, Event, UserUttered
+from cxbot.conversation.events import BotUttered, Event, GuardrailTriggered, UserUttered
 from cxbot.conversation.reducer import apply_all
 from cxbot.conversation.state import ConversationState
 from cxbot.conversation.store import ConcurrentUpdate, ConversationStore, SQLiteConversationStore
-from cxbot.conversation.turns import SQLiteTurnLog
+from cxbot.conversation.turns import SQLiteTurnLog, VerdictRecord
 from cxbot.deps import TurnDeps
 from cxbot.embeddings import Embedder, SentenceTransformerEmbedder
 from cxbot.errors import ConfigError, InvalidMessage, UnknownConversation
@@ -568,6 +568,35 @@ class Assistant:
 
     def events(self, conversation_id: str) -> list[Event]:
         return self.deps.conversations.events(conversation_id)
+
+    def audit(self, conversation_id: str) -> list[tuple[int, VerdictRecord]]:
+        """Every guardrail verdict of the conversation with its turn number, in order: all
+        verdicts ("allow" included) of turns the turn log recorded, and the block and
+        rewrite verdicts in the events of turns it did not (``storage.turn_log`` off)."""
+        recorded = self.deps.turn_log.verdicts(conversation_id) if self.deps.turn_log else {}
+        audited: list[tuple[int, VerdictRecord]] = []
+        done: set[int] = set()  # turns whose record gave their verdicts
+        turn = 0  # input verdicts come before the turn's UserUttered, output verdicts after
+        for event in self.deps.conversations.events(conversation_id):
+            if isinstance(event, UserUttered):
+                turn += 1
+                if turn in recorded:
+                    audited.extend((turn, v) for v in recorded.pop(turn))
+                    done.add(turn)
+            elif isinstance(event, GuardrailTriggered):
+                number = turn + 1 if event.stage == "input" else max(turn, 1)
+                if number in recorded or number in done:
+                    continue  # the record has this turn's verdicts
+                audited.append(
+                    (
+                        number,
+                        VerdictRecord(
+                            event.stage, event.guardrail, event.action, event.reason, event.score
+                        ),
+                    )
+                )
+        audited.extend((t, v) for t, verdicts in sorted(recorded.items()) for v in verdicts)
+        return audited
 
     def close(self) -> None:
         """Close this thread's store connections (they reopen on next use)."""

@@ -747,32 +747,30 @@ def audit(
     from rich.markup import escape
     from rich.table import Table
 
-    from cxbot.conversation.events import Degraded, GuardrailTriggered, UserUttered
+    from cxbot.conversation.events import Degraded, UserUttered
 
     console = _console()
     try:
-        events = _assistant(path).events(conversation)
+        bot = _assistant(path)
+        events = bot.events(conversation)
+        verdicts = bot.audit(conversation)
     except CxbotError as exc:
         raise _fail(console, exc) from None
     if not events:
         console.print(f"[red]no conversation {escape(conversation)!r}[/red]")
         raise typer.Exit(2)
     table = Table(title=f"guardrail verdicts — {conversation}")
-    for column in ("turn", "stage", "guardrail", "action", "reason", "score"):
+    for column in ("turn", "stage", "guardrail", "verdict", "reason", "score"):
         table.add_column(column)
-    turn = 0  # input verdicts come before the turn's UserUttered, output verdicts after it
-    for event in events:
-        if isinstance(event, UserUttered):
-            turn += 1
-        if isinstance(event, GuardrailTriggered):
-            table.add_row(
-                str(turn + 1 if event.stage == "input" else max(turn, 1)),
-                event.stage,
-                event.guardrail,
-                event.action,
-                escape(event.reason),
-                f"{event.score:.2f}",
-            )
+    for turn, verdict in verdicts:
+        table.add_row(
+            str(turn),
+            verdict.stage,
+            verdict.guardrail,
+            verdict.action,
+            escape(verdict.reason),
+            f"{verdict.score:.2f}",
+        )
     console.print(table if table.row_count else "no guardrail verdicts in this conversation")
     degraded = Table(title=f"degraded turns — {conversation}")
     for column in ("turn", "component", "error", "attempts", "ms", "instead"):

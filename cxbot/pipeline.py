@@ -36,7 +36,7 @@ from cxbot.conversation.events import (
 from cxbot.conversation.receipts import receipt_for
 from cxbot.conversation.reducer import apply_all
 from cxbot.conversation.state import ConversationState
-from cxbot.conversation.turns import TurnRecord
+from cxbot.conversation.turns import TurnRecord, VerdictRecord
 from cxbot.deps import TurnDeps
 from cxbot.embeddings import features_of
 from cxbot.errors import BackendError, InvalidMessage, UnknownCustomer
@@ -169,6 +169,8 @@ class _Turn:
     """``time.perf_counter()`` when the turn began."""
     message_id: str | None = None
     """The client's id for the message: the reply is kept under it with the commit."""
+    verdicts: list[VerdictRecord] = field(default_factory=list)
+    """Every guardrail verdict of the turn, "allow" included, for the turn's record."""
 
 
 @dataclass(slots=True)
@@ -358,9 +360,9 @@ class Pipeline:
     def _screen(
         self, turn: _Turn, stage: Literal["input", "output"], text: str
     ) -> tuple[str, list[tuple[str, Verdict]]]:
-        """Run one stage's guardrails in order until one blocks: apply rewrites and audit
-        every verdict that is not "allow"; returns the final text and the verdicts by unit
-        (the last one a block, if any)."""
+        """Run one stage's guardrails in order until one blocks: apply rewrites, keep every
+        verdict for the turn's record and put each one that is not "allow" in the events;
+        returns the final text and the verdicts by unit (the last one a block, if any)."""
         guards = self.input_guardrails if stage == "input" else self.output_guardrails
         verdicts: list[tuple[str, Verdict]] = []
         with turn.trace.stage("guardrails"):
@@ -369,6 +371,9 @@ class Pipeline:
                     turn.guard_ctx.message = text
                 verdict = guard.check(text, turn.guard_ctx)
                 verdicts.append((guard.name, verdict))
+                turn.verdicts.append(
+                    VerdictRecord(stage, guard.name, verdict.action, verdict.reason, verdict.score)
+                )
                 if verdict.action == "allow":
                     continue
                 turn.events.append(
@@ -844,6 +849,7 @@ class Pipeline:
             in_flow=turn.state.flow is not None,
             trace=trace,
             vector=turn.guard_ctx.vector() if turn.nlu is not None else None,
+            verdicts=tuple(turn.verdicts),
         )
         try:
             turn_log.record(record)

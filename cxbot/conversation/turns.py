@@ -32,7 +32,20 @@ from cxbot.errors import BackendError
 if TYPE_CHECKING:
     from cxbot.embeddings import Vector
 
-__all__ = ["LoggedTurn", "SQLiteTurnLog", "TurnLog", "TurnRecord"]
+__all__ = ["LoggedTurn", "SQLiteTurnLog", "TurnLog", "TurnRecord", "VerdictRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictRecord:
+    """One guardrail unit's verdict in a turn, "allow" included (the audit trail)."""
+
+    stage: str
+    """``input`` or ``output``."""
+    guardrail: str
+    action: str
+    """``allow``, ``rewrite`` or ``block``."""
+    reason: str
+    score: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +65,8 @@ class TurnRecord:
     """Milliseconds per stage, and ``total``."""
     vector: Vector | None = None
     """The redacted message's embedding (``None`` when the turn never embedded it)."""
+    verdicts: tuple[VerdictRecord, ...] = ()
+    """Every guardrail verdict of the turn, in the order the units ran."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +85,8 @@ class TurnLog(Protocol):
 
     def record(self, record: TurnRecord) -> None: ...
 
+    def verdicts(self, conversation_id: str) -> dict[int, tuple[VerdictRecord, ...]]: ...
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS turn_records (
@@ -81,6 +98,7 @@ CREATE TABLE IF NOT EXISTS turn_records (
     trace TEXT NOT NULL,
     dim INTEGER NOT NULL,
     vector BLOB,
+    verdicts TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (conversation_id, turn)
 );
 CREATE INDEX IF NOT EXISTS turn_records_at ON turn_records (at);
@@ -103,7 +121,13 @@ class SQLiteTurnLog:
         self.path = Path(path)
         self._conn = ThreadLocalSQLite(self.path)
         try:
-            self._conn().executescript(_SCHEMA)
+            conn = self._conn()
+            conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(turn_records)")}
+            if "verdicts" not in columns:  # a file written before verdicts were kept
+                conn.execute(
+                    "ALTER TABLE turn_records ADD COLUMN verdicts TEXT NOT NULL DEFAULT '[]'"
+                )
         except sqlite3.Error as exc:
             raise BackendError(f"turn log {self.path}: {exc}") from exc
 
@@ -117,8 +141,8 @@ class SQLiteTurnLog:
         try:
             self._conn().execute(
                 "INSERT OR REPLACE INTO turn_records "
-                "(conversation_id, turn, at, text, in_flow, trace, dim, vector) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "(conversation_id, turn, at, text, in_flow, trace, dim, vector, verdicts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.conversation_id,
                     record.turn,
@@ -128,6 +152,7 @@ class SQLiteTurnLog:
                     json.dumps(record.trace, sort_keys=True),
                     dim,
                     vector,
+                    json.dumps([_verdict_row(v) for v in record.verdicts]),
                 ),
             )
         except sqlite3.Error as exc:
@@ -140,7 +165,7 @@ class SQLiteTurnLog:
         start = _stamp(since) if since is not None else ""
         rows = self._conn().execute(
             "SELECT e.conversation_id, e.turn, e.data, e.created_at, r.at, r.text, r.in_flow, "
-            "r.trace, r.dim, r.vector FROM events e LEFT JOIN turn_records r "
+            "r.trace, r.dim, r.vector, r.verdicts FROM events e LEFT JOIN turn_records r "
             "ON r.conversation_id = e.conversation_id AND r.turn = e.turn "
             "ORDER BY e.conversation_id, e.turn, e.seq"
         )
@@ -160,6 +185,18 @@ class SQLiteTurnLog:
         chosen = [t for t in pending if _stamp(t.at) >= start]
         chosen.sort(key=lambda t: (_stamp(t.at), t.conversation_id, t.turn))
         yield from chosen
+
+    def verdicts(self, conversation_id: str) -> dict[int, tuple[VerdictRecord, ...]]:
+        """The guardrail verdicts recorded for each turn of ``conversation_id``, by turn
+        number (turns logged without a record are absent)."""
+        try:
+            rows = self._conn().execute(
+                "SELECT turn, verdicts FROM turn_records WHERE conversation_id = ? ORDER BY turn",
+                (conversation_id,),
+            )
+            return {int(turn): _verdicts(str(data)) for turn, data in rows}
+        except sqlite3.Error as exc:
+            raise BackendError(f"turn log {self.path}: {exc}") from exc
 
     def _has_events(self) -> bool:
         row = (
@@ -217,5 +254,17 @@ def _logged(row: Sequence[object], events: list[Event]) -> LoggedTurn:
         in_flow=bool(row[6]),
         trace={str(k): float(v) for k, v in json.loads(str(row[7])).items()},
         vector=vector,
+        verdicts=_verdicts(str(row[10])),
     )
     return LoggedTurn(conversation_id, turn, when, tuple(events), record)
+
+
+def _verdict_row(verdict: VerdictRecord) -> list[object]:
+    return [verdict.stage, verdict.guardrail, verdict.action, verdict.reason, verdict.score]
+
+
+def _verdicts(data: str) -> tuple[VerdictRecord, ...]:
+    return tuple(
+        VerdictRecord(str(stage), str(name), str(action), str(reason), float(score))
+        for stage, name, action, reason, score in json.loads(data)
+    )

@@ -150,6 +150,7 @@ def test_audit_lists_the_verdicts_of_a_conversation(project: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "pii" in result.stdout and "rewrite" in result.stdout
     assert "injection" in result.stdout and "block" in result.stdout
+    assert "allow" in result.stdout  # the units that let a message through are listed too
     assert "4539" not in result.stdout
     missing = cxbot("audit", "nobody", "--dir", str(project))
     assert missing.returncode == 2
