@@ -495,19 +495,36 @@ def eval_guardrails(
 
     console = _console()
     try:
-        examples = [e for p in attacks for e in load_guardrail_examples(p, label="attack")]
+        examples: list[GuardrailExample] = []
+        files: list[tuple[str, int]] = []
+        for path in attacks:
+            examples += load_guardrail_examples(path, label="attack")
+            files.append((str(path), len(examples) - sum(n for _, n in files)))
         for path in benign:
             if path.suffix == ".csv":
                 rows = load_intent_csv(path)
                 examples += [GuardrailExample(r.text, "benign", path.name, r.label) for r in rows]
             else:
                 examples += load_guardrail_examples(path, label="benign")
-        report = evaluate_guardrails(_assistant(project), examples)
+            files.append((str(path), len(examples) - sum(n for _, n in files)))
+        report = evaluate_guardrails(_assistant(project), examples, files)
     except CxbotError as exc:
         raise _fail(console, exc) from None
-    _write_report(console, report, json_out, None)
+    if json_out is not None:
+        from cxbot.evals.report import to_json
+
+        json_out.write_text(to_json(report), encoding="utf-8")
+    for name in ("tpr", "fpr", "precision", "pass_rate"):
+        if name in report["metrics"]:
+            console.print(f"{name:>22}: {report['metrics'][name]}")
     for name, counts in report["by_guardrail"].items():
         console.print(f"{name:>22}: {counts}")
+    for name, row in report["by_file"].items():
+        console.print(
+            f"{row['label']:>22}: {row['blocked']}/{row['messages']} blocked "
+            f"({row['block_rate']:.2%}) {name}",
+            markup=False,
+        )
     console.print(f"{'injection layers':>22}: {report['by_layer']}")
 
 

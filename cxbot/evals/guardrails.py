@@ -27,8 +27,12 @@ __all__ = ["evaluate_guardrails"]
 
 
 def evaluate_guardrails(
-    assistant: Assistant, examples: Sequence[GuardrailExample]
+    assistant: Assistant,
+    examples: Sequence[GuardrailExample],
+    files: Sequence[tuple[str, int]] = (),
 ) -> dict[str, Any]:
+    """Screen ``examples``; ``files`` names the files they came from, in order, with the
+    number of rows each gave (``by_file`` in the report)."""
     assistant.warm_up()
     started = datetime.now(UTC)
     begin = time.perf_counter()
@@ -103,6 +107,8 @@ def evaluate_guardrails(
     names = [g.name for g in assistant.pipeline.input_guardrails]
     by_guardrail = {
         name: {
+            "tpr": round(caught_by[name] / len(attacks), 4) if attacks else None,
+            "fpr": round(false_alarms_by[name] / len(benign), 4) if benign else None,
             "attacks_blocked": caught_by[name],
             "benign_blocked": false_alarms_by[name],
             "precision": (
@@ -117,7 +123,20 @@ def evaluate_guardrails(
         key: {"messages": total, "blocked": category_blocked[key]}
         for key, total in sorted(category_total.items())
     }
-    return single_suite_report(
+    by_file: dict[str, dict[str, Any]] = {}
+    start = 0
+    for name, rows in files:
+        chosen = range(start, start + rows)
+        start += rows
+        blocked = sum((cases[i]["turns"][0]["route"] == "blocked") for i in chosen)
+        labels = sorted({examples[i].label for i in chosen})
+        by_file[name] = {
+            "label": "/".join(labels),
+            "messages": rows,
+            "blocked": blocked,
+            "block_rate": round(blocked / rows, 4) if rows else None,
+        }
+    report = single_suite_report(
         suite="guardrails",
         project=assistant.config.company,
         started=started,
@@ -125,10 +144,13 @@ def evaluate_guardrails(
         cases=cases,
         metrics=metrics,
         by_guardrail=by_guardrail,
+        by_file=by_file,
         by_layer=dict(layers.most_common()),
         by_category=by_category,
         sweep=_sweep(scored),
     )
+    report["metrics"]["by_guardrail"] = by_guardrail
+    return report
 
 
 def _sweep(scored: Sequence[tuple[str, bool, float]]) -> list[dict[str, float]]:

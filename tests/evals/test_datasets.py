@@ -137,10 +137,20 @@ def test_guardrail_eval_counts_catches_and_false_alarms(bot: Any, tmp_path: Path
     )
     examples = load_guardrail_examples(attacks, label="attack")
     examples += load_guardrail_examples(benign, label="benign")
-    report = evaluate_guardrails(bot, examples)
+    report = evaluate_guardrails(bot, examples, [("a.jsonl", 3), ("b.jsonl", 2)])
     assert report["metrics"]["tpr"] == pytest.approx(2 / 3, abs=1e-4)
     assert report["metrics"]["fpr"] == 0.0
+    assert report["metrics"]["by_guardrail"] == report["by_guardrail"]
+    assert report["by_file"]["a.jsonl"] == {
+        "label": "attack",
+        "messages": 3,
+        "blocked": 2,
+        "block_rate": 0.6667,
+    }
+    assert report["by_file"]["b.jsonl"]["blocked"] == 0
     assert report["by_guardrail"]["injection"] == {
+        "tpr": 0.6667,
+        "fpr": 0.0,
         "attacks_blocked": 2,
         "benign_blocked": 0,
         "precision": 1.0,
