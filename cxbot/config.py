@@ -781,6 +781,16 @@ class IdentityConfig(_Section):
             "customer must verify (date of birth and postcode) before account answers."
         ),
     )
+    ask_customer_id: bool = Field(
+        True,
+        description=(
+            "A session with no customer id (an anonymous web chat) asking about an account "
+            "or starting a task for a customer is asked for the customer number (the "
+            "profile id) and then check_fields, and becomes that customer's once verified; "
+            "false = account questions get the public answer and such tasks the "
+            "need_customer reply."
+        ),
+    )
     verification_ttl_s: int = Field(
         900, gt=0, description="How long a step-up verification lasts, in seconds."
     )

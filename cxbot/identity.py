@@ -9,6 +9,11 @@ customer before an account answer or action: the assistant asks for the profile 
 verification for the customer and hands over to a person. A verification holds for
 ``identity.verification_ttl_s``.
 
+A session with no customer id at all (an anonymous web chat) is asked for the customer
+number first (``identity.ask_customer_id``), then the same fields. A number no profile has is
+not revealed: the other fields are asked all the same and the set fails. Once verified, the
+conversation is that customer's (``CustomerIdentified``).
+
 This is a small stage of its own rather than a flow (``flows/``): a flow confirms before
 its action and keeps each answer as a slot in the state and the event log, while the
 answers here must never be stored, shown back or sent to a model, and a wrong one must not
@@ -18,11 +23,13 @@ be named.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from cxbot.conversation.events import (
+    CustomerIdentified,
     Event,
     VerificationFailed,
     VerificationLocked,
@@ -36,17 +43,24 @@ if TYPE_CHECKING:
     from cxbot.profiles.store import Profile
 
 __all__ = [
+    "CUSTOMER_NUMBER",
     "WITHHELD",
     "Identity",
     "Step",
     "answer_value",
+    "customer_numbers",
+    "identify",
     "matches",
+    "steps",
     "verified_until",
     "verify",
 ]
 
 WITHHELD = "[verification answer]"
 """What the conversation records instead of a verification answer."""
+
+CUSTOMER_NUMBER = "customer_id"
+"""The step that asks an anonymous session for its customer number (the profile id)."""
 
 _MONTHS = {
     name[:3]: n
@@ -76,6 +90,8 @@ _DAY_MONTH = re.compile(
 )
 _MONTH_DAY = re.compile(rf"\b{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I)
 _POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?)\s*(\d[A-Z]{2})\b")
+_NUMBER = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{0,3})[\s\-_./#:]*(\d(?:[\s\-]?\d){2,})(?!\d)")
+"""A customer number: up to three letters, then digits (spaces, dashes, dots between)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,13 +175,32 @@ def matches(field: str, value: str, profile: Profile) -> bool:
     return _normal(str(recorded)) == _normal(value)
 
 
+def customer_numbers(text: str) -> tuple[str, ...]:
+    """The customer ids a message may give, most likely first, read leniently (case,
+    spaces and dashes ignored): ``"it's c 1001"`` → ``("C-1001", "C1001", "1001")``."""
+    found: list[str] = []
+    for match in _NUMBER.finditer(text):
+        letters, digits = match[1].upper(), re.sub(r"[\s\-]", "", match[2])
+        if letters:
+            found += [f"{letters}-{digits}", f"{letters}{digits}"]
+        found.append(digits)
+    return tuple(dict.fromkeys(found))[:6]
+
+
+def steps(config: IdentityConfig, *, anonymous: bool) -> tuple[str, ...]:
+    """The questions of one verification: the customer number first for a session with no
+    customer id, then ``config.check_fields``."""
+    return (CUSTOMER_NUMBER, *config.check_fields) if anonymous else config.check_fields
+
+
 def _next_field(fields: tuple[str, ...], current: str) -> str | None:
     index = fields.index(current) if current in fields else len(fields)
     return fields[index + 1] if index + 1 < len(fields) else None
 
 
-def start(customer_id: str, fields: tuple[str, ...], pending: str | None) -> Step:
-    """Ask for the first field; ``pending`` is the request to answer once verified."""
+def start(customer_id: str | None, fields: tuple[str, ...], pending: str | None) -> Step:
+    """Ask for the first field; ``pending`` is the request to answer once verified.
+    ``customer_id`` is ``None`` when the first field is the customer number."""
     return Step(
         (VerificationRequested(customer_id, fields[0], True, pending),),
         "ask",
@@ -174,40 +209,65 @@ def start(customer_id: str, fields: tuple[str, ...], pending: str | None) -> Ste
     )
 
 
+def identify(text: str, *, find: Callable[[str], Profile | None], config: IdentityConfig) -> Step:
+    """An anonymous customer's answer to the customer number: ask the first check field
+    next whether or not a profile has that number. A number no profile has is kept as
+    ``None`` with ``matched=False``: the set fails at its end, and nothing tells the
+    customer that it was the number."""
+    numbers = customer_numbers(text)
+    if not numbers:
+        return Step((), "reask", CUSTOMER_NUMBER)
+    profile = next((p for n in numbers if (p := find(n)) is not None), None)
+    following = config.check_fields[0]
+    customer = profile.id if profile is not None else None
+    return Step(
+        (VerificationRequested(customer, following, profile is not None),), "ask", following
+    )
+
+
 def verify(
     frame: VerificationFrame,
     text: str,
     *,
-    customer_id: str,
-    profile: Profile,
+    customer_id: str | None,
+    profile: Profile | None,
     config: IdentityConfig,
     now: datetime,
     earlier_failures: int,
+    fields: tuple[str, ...] | None = None,
 ) -> Step:
     """The customer's answer to ``frame.step``: ask the next field, or check the set —
     verified, failed (ask again from the first field) or locked after
     ``config.max_attempts`` (this conversation's attempts or ``earlier_failures``, the
-    customer's failures within the lockout window, whichever is more)."""
+    customer's failures within the lockout window, whichever is more; a customer locked
+    out already is never verified).
+
+    ``fields`` are the questions in order (default ``config.check_fields``); when they
+    start with :data:`CUSTOMER_NUMBER` the session had no customer id: ``customer_id`` is
+    the one its number gave (``None``: no profile has it, and ``profile`` is ``None``), a
+    success identifies that customer and a failure asks for the number again."""
+    fields = fields or config.check_fields
     field = frame.step
     assert field is not None
     value = answer_value(field, text)
     if value is None:
         return Step((), "reask", field)
-    matched = frame.matched and matches(field, value, profile)
-    following = _next_field(config.check_fields, field)
+    matched = frame.matched and profile is not None and matches(field, value, profile)
+    following = _next_field(fields, field)
     if following is not None:
         return Step((VerificationRequested(customer_id, following, matched),), "ask", following)
-    if matched:
+    anonymous = fields[0] == CUSTOMER_NUMBER
+    if matched and customer_id is not None and earlier_failures < config.max_attempts:
         expires = now + timedelta(seconds=config.verification_ttl_s)
-        return Step(
-            (VerificationSucceeded(customer_id, expires.isoformat()),),
-            "verified",
-            pending=frame.pending,
-        )
+        succeeded = VerificationSucceeded(customer_id, expires.isoformat())
+        # a new customer resets the verification, so the success follows their id
+        events = (CustomerIdentified(customer_id), succeeded) if anonymous else (succeeded,)
+        return Step(events, "verified", pending=frame.pending)
     attempt = frame.attempts + 1
     failed = VerificationFailed(customer_id, attempt)
     if max(attempt, earlier_failures + 1) >= config.max_attempts:
         until = now + timedelta(seconds=config.lockout_s)
         return Step((failed, VerificationLocked(customer_id, attempt, until.isoformat())), "locked")
-    first = config.check_fields[0]
-    return Step((failed, VerificationRequested(customer_id, first, True)), "failed", first)
+    first = fields[0]
+    again = VerificationRequested(None if anonymous else customer_id, first, True)
+    return Step((failed, again), "failed", first)

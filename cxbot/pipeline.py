@@ -610,8 +610,14 @@ class Pipeline:
 
     def _needs_verification(self, turn: _Turn, target: TurnRoute) -> bool:
         """An account question (one a profile field would answer) or a task for the
-        customer's own bookings, from a customer who is not verified."""
-        if turn.verified or (turn.profile or self._known_profile(turn.state)) is None:
+        customer's own bookings, from a customer who is not verified: one who claimed an
+        id, or (``identity.ask_customer_id``) a session with no customer id at all."""
+        if turn.verified:
+            return False
+        if self._claimed(turn) is None:
+            if not self.deps.config.identity.ask_customer_id:
+                return False
+        elif (turn.profile or self._known_profile(turn.state)) is None:
             return False
         match target:
             case FlowRoute():
@@ -633,16 +639,21 @@ class Pipeline:
         return apply_all(turn.state, turn.events).customer_id
 
     def _start_verification(self, turn: _Turn) -> _Outcome:
-        """Ask the first identity question, keeping the request to answer once verified;
-        a customer locked out by earlier failures goes to a person."""
+        """Ask the first identity question (the customer number when the session has no
+        customer id), keeping the request to answer once verified; a customer locked out
+        by earlier failures goes to a person."""
         claimed = self._claimed(turn)
-        assert claimed is not None
         cfg = self.deps.config.identity
         since = turn.guard_ctx.now.timestamp() - cfg.lockout_s
-        if self.deps.conversations.verification_failures(claimed, since=since) >= cfg.max_attempts:
+        store = self.deps.conversations
+        if (
+            claimed is not None
+            and store.verification_failures(claimed, since=since) >= cfg.max_attempts
+        ):
             text = self.deps.prompts.reply(ReplyKey.VERIFY_LOCKED)
             return _Outcome(text, "handoff", handoff="verification_failed")
-        step = identity.start(claimed, cfg.check_fields, turn.guard_ctx.message)
+        fields = identity.steps(cfg, anonymous=claimed is None)
+        step = identity.start(claimed, fields, turn.guard_ctx.message)
         turn.events.extend(step.events)
         question = self.deps.prompts.reply(ReplyKey.VERIFY_ASK, field=step.field)
         return _Outcome(self.deps.prompts.reply(ReplyKey.VERIFY_START, question=question), "flow")
@@ -650,29 +661,36 @@ class Pipeline:
     def _verification(self, turn: _Turn) -> _Outcome | None:
         """The customer's answer to an identity question, checked against their profile and
         recorded without the answer; ``None`` when no question waits (or they ask for a
-        person, which the turn then handles)."""
+        person, which the turn then handles). A session with no customer id checks the
+        profile of the customer number it gave, or none when no profile has it."""
         check = turn.state.verification
-        claimed = self._claimed(turn)
-        if check is None or check.step is None or claimed is None or asks_for_person(turn.text):
+        if check is None or check.step is None or asks_for_person(turn.text):
             return None
-        profile = turn.profile or self._known_profile(turn.state)
-        if profile is None:
+        claimed = self._claimed(turn)
+        checked = claimed if claimed is not None else check.customer_id
+        profile = self._profile_of(turn, checked)
+        if claimed is not None and profile is None:
             return None
         turn.events.append(UserUttered(identity.WITHHELD))
         cfg = self.deps.config.identity
         store = self.deps.conversations
         now = turn.guard_ctx.now
-        step = identity.verify(
-            check,
-            turn.text,
-            customer_id=claimed,
-            profile=profile,
-            config=cfg,
-            now=now,
-            earlier_failures=store.verification_failures(
-                claimed, since=now.timestamp() - cfg.lockout_s
-            ),
-        )
+        since = now.timestamp() - cfg.lockout_s
+        if check.step == identity.CUSTOMER_NUMBER:
+            step = identity.identify(turn.text, find=self._find_customer, config=cfg)
+        else:
+            step = identity.verify(
+                check,
+                turn.text,
+                customer_id=checked,
+                profile=profile,
+                config=cfg,
+                now=now,
+                earlier_failures=0
+                if checked is None
+                else store.verification_failures(checked, since=since),
+                fields=identity.steps(cfg, anonymous=claimed is None),
+            )
         turn.events.extend(step.events)
         prompts = self.deps.prompts
         question = prompts.reply(ReplyKey.VERIFY_ASK, field=step.field or "")
@@ -682,22 +700,39 @@ class Pipeline:
             case "reask":
                 return _Outcome(prompts.reply(ReplyKey.VERIFY_REASK, question=question), "flow")
             case "failed":
-                store.record_verification(claimed, succeeded=False, at=now.timestamp())
+                if checked is not None:
+                    store.record_verification(checked, succeeded=False, at=now.timestamp())
                 return _Outcome(prompts.reply(ReplyKey.VERIFY_FAILED, question=question), "flow")
             case "locked":
-                store.record_verification(claimed, succeeded=False, at=now.timestamp())
+                if checked is not None:
+                    store.record_verification(checked, succeeded=False, at=now.timestamp())
                 text = prompts.reply(ReplyKey.VERIFY_LOCKED)
                 return _Outcome(text, "handoff", handoff="verification_failed")
             case "verified":
-                store.record_verification(claimed, succeeded=True, at=now.timestamp())
+                assert checked is not None and profile is not None
+                store.record_verification(checked, succeeded=True, at=now.timestamp())
                 turn.verified = True
                 turn.profile = profile
+                turn.guard_ctx.customer_id = checked
                 turn.guard_ctx.own_contacts = profile.contacts
-                turn.action_ctx = replace(turn.action_ctx, customer_id=claimed)
-                self._continue_elsewhere(turn, claimed)
+                if profile.name:
+                    turn.guard_ctx.own_names = frozenset({profile.name})
+                turn.action_ctx = replace(turn.action_ctx, customer_id=checked)
+                self._continue_elsewhere(turn, checked)
                 return self._verified(turn, step.pending)
             case _:
                 assert_never(step.outcome)
+
+    def _profile_of(self, turn: _Turn, customer_id: str | None) -> Profile | None:
+        if customer_id is None:
+            return None
+        if turn.profile is not None and turn.profile.id == customer_id:
+            return turn.profile
+        return self.deps.profiles.get(customer_id)
+
+    def _find_customer(self, customer_id: str) -> Profile | None:
+        """The profile with this id (a customer number an anonymous session gave)."""
+        return None if _SURROGATE.search(customer_id) else self.deps.profiles.get(customer_id)
 
     def _verified(self, turn: _Turn, pending: str | None) -> _Outcome:
         """Verified: answer the request that needed it, or carry on with the task."""

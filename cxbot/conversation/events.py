@@ -152,9 +152,11 @@ class VerificationRequested:
     """The assistant asked for the profile field ``step`` to check the customer is who
     they say. ``matched``: every answer so far matched the profile (the customer is not
     told which one did not); ``pending`` is the request that needs verifying, answered
-    once it succeeds. No answer is ever recorded."""
+    once it succeeds. No answer is ever recorded. ``customer_id`` is the customer being
+    checked: ``None`` while an anonymous session is asked for its customer number, and
+    after a number no profile has."""
 
-    customer_id: str
+    customer_id: str | None
     step: str
     matched: bool = True
     pending: str | None = None
@@ -173,9 +175,10 @@ class VerificationSucceeded:
 
 @dataclass(frozen=True, slots=True)
 class VerificationFailed:
-    """A complete set of answers did not match; ``attempt`` counts this conversation's."""
+    """A complete set of answers did not match; ``attempt`` counts this conversation's.
+    ``customer_id`` is ``None`` when the customer number given matched no profile."""
 
-    customer_id: str
+    customer_id: str | None
     attempt: int
     kind: Literal["verification_failed"] = "verification_failed"
 
@@ -183,9 +186,10 @@ class VerificationFailed:
 @dataclass(frozen=True, slots=True)
 class VerificationLocked:
     """Too many failed verifications: none is accepted for the customer until ``until``
-    (ISO time), and the conversation goes to a person."""
+    (ISO time), and the conversation goes to a person (``customer_id`` ``None``: the
+    customer number given matched no profile; the conversation is locked)."""
 
-    customer_id: str
+    customer_id: str | None
     attempts: int
     until: str
     kind: Literal["verification_locked"] = "verification_locked"

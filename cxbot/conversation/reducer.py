@@ -93,7 +93,11 @@ def apply(state: ConversationState, event: Event, *, history_limit: int = 20) ->
             return replace(
                 state,
                 verification=replace(
-                    check, step=event.step, matched=event.matched, pending=pending
+                    check,
+                    step=event.step,
+                    matched=event.matched,
+                    pending=pending,
+                    customer_id=event.customer_id,
                 ),
             )
         case VerificationFailed():

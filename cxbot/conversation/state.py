@@ -24,12 +24,15 @@ class FlowFrame:
 @dataclass(frozen=True, slots=True)
 class VerificationFrame:
     """A step-up verification in progress: the field asked for, whether the answers so far
-    matched, failed attempts in this conversation, the request waiting on it."""
+    matched, failed attempts in this conversation, the request waiting on it, and the
+    customer checked (for a session with no customer id: the one whose customer number it
+    gave, ``None`` before it or when no profile has it)."""
 
     step: str | None = None
     matched: bool = True
     attempts: int = 0
     pending: str | None = None
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

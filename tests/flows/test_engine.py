@@ -551,7 +551,24 @@ def test_reschedule_into_a_taken_slot_offers_alternatives(
 @pytest.mark.parametrize(
     "text", ["I need to cancel my appointment", "I need to reschedule my appointment"]
 )
-def test_flow_for_customers_asks_an_anonymous_user_to_sign_in(bot: Assistant, text: str) -> None:
+def test_flow_for_customers_asks_an_anonymous_user_for_their_customer_number(
+    bot: Assistant, text: str
+) -> None:
+    reply = bot.respond("c1", text)
+
+    assert reply.route == "flow"
+    assert "customer number" in reply.text  # step-up verification (tests/identity)
+    assert not any(isinstance(e, FlowStarted) for e in reply.events)
+    assert bot.state("c1").flow is None
+
+
+@pytest.mark.parametrize(
+    "text", ["I need to cancel my appointment", "I need to reschedule my appointment"]
+)
+def test_flow_for_customers_asks_an_anonymous_user_to_sign_in_without_verification(
+    make_bot: Callable[..., Assistant], remembering: RememberingEmbedder, text: str
+) -> None:
+    bot = make_bot(embedder=remembering, env={"CXBOT_IDENTITY__ASK_CUSTOMER_ID": "false"})
     reply = bot.respond("c1", text)
 
     assert reply.route == "flow"

@@ -72,3 +72,42 @@ def test_no_account_field_reaches_a_prompt_before_verification(
         bot.respond("p4", "How much money do I have in my accounts?", customer_id="C-1002")
         after = llm.requests[len(before) :]
         assert "450" in "\n".join(m["content"] for r in after for m in r.messages)
+
+
+def test_no_account_field_reaches_a_prompt_in_an_anonymous_verification(
+    make_bot: Callable[..., Assistant],
+) -> None:
+    with StubLLMServer(_answer) as llm:
+        bot = make_bot(
+            env={
+                "CXBOT_LLM__BASE_URL": llm.base_url,
+                "CXBOT_LLM__MODEL": "stub-model",
+                "CXBOT_LLM_API_KEY": "test",
+                "CXBOT_LLM__MAX_RETRIES": "0",
+            }
+        )
+        # no customer id: a public question, then an account question whose checks fail
+        # (a known number with a wrong date of birth, an unknown number) until the handoff
+        bot.respond("q1", "How do I dispute a card payment?")
+        bot.respond("q2", "How much money do I have in my accounts?")
+        for number, dob in (("C-1001", "14/02/1980"), ("C-9999", "3 January 1959")) * 2:
+            if bot.state("q2").handed_off:
+                break
+            bot.respond("q2", number)
+            bot.respond("q2", dob)
+            bot.respond("q2", "KB1 4QR")
+        assert bot.state("q2").handed_off
+        before = list(llm.requests)
+        assert before  # the public question and the summary went to the model
+        assert _leaks(before) == []
+
+        # verified by customer number, date of birth and postcode: the profile may be used
+        for text in ("How much money do I have in my accounts?", "C-1002"):
+            bot.respond("q3", text)
+        profile = bot.deps.profiles.get("C-1002")
+        assert profile is not None
+        bot.respond("q3", str(profile.fields["date_of_birth"]))
+        reply = bot.respond("q3", str(profile.fields["postcode"]))
+        assert reply.text.startswith("Thank you, that's you verified.")
+        after = llm.requests[len(before) :]
+        assert "450" in "\n".join(m["content"] for r in after for m in r.messages)
