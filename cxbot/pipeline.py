@@ -171,6 +171,8 @@ class _Turn:
     """The client's id for the message: the reply is kept under it with the commit."""
     verdicts: list[VerdictRecord] = field(default_factory=list)
     """Every guardrail verdict of the turn, "allow" included, for the turn's record."""
+    withheld: bool = False
+    """The message answers an identity question: it is neither logged nor recorded."""
 
 
 @dataclass(slots=True)
@@ -672,6 +674,7 @@ class Pipeline:
         if claimed is not None and profile is None:
             return None
         turn.events.append(UserUttered(identity.WITHHELD))
+        turn.withheld = True
         cfg = self.deps.config.identity
         store = self.deps.conversations
         now = turn.guard_ctx.now
@@ -880,10 +883,10 @@ class Pipeline:
             conversation_id=turn.state.conversation_id,
             turn=number,
             at=turn.guard_ctx.now,
-            text=turn.guard_ctx.message,
+            text=identity.WITHHELD if turn.withheld else turn.guard_ctx.message,
             in_flow=turn.state.flow is not None,
             trace=trace,
-            vector=turn.guard_ctx.vector() if turn.nlu is not None else None,
+            vector=turn.guard_ctx.vector() if turn.nlu is not None and not turn.withheld else None,
             verdicts=tuple(turn.verdicts),
         )
         try:
@@ -930,9 +933,8 @@ class Pipeline:
             sum(turn.trace.ms.values()),
         )
         # only the redacted message is ever logged
-        log.debug(
-            "turn conversation=%s message=%r", turn.state.conversation_id, turn.guard_ctx.message
-        )
+        message = identity.WITHHELD if turn.withheld else turn.guard_ctx.message
+        log.debug("turn conversation=%s message=%r", turn.state.conversation_id, message)
         return reply
 
     def _reply(

@@ -76,6 +76,12 @@ def test_an_anonymous_balance_question_asks_for_the_customer_number_first(
     assert said[:4] == [BALANCE, WITHHELD, WITHHELD, WITHHELD]
     stored = str(bot.events("a1")) + str(bot.state("a1"))
     assert "1959" not in stored and "KB1" not in stored and "c 1001" not in stored
+    # nor in the turn log beside the events (`cxbot insights`)
+    assert bot.deps.turn_log is not None
+    logged = [t.record for t in bot.deps.turn_log.turns() if t.conversation_id == "a1"]
+    texts = [r.text for r in logged if r is not None]
+    assert texts[:4] == [BALANCE, WITHHELD, WITHHELD, WITHHELD]
+    assert all(r.vector is None for r in logged[1:4] if r is not None)
 
 
 def test_an_unknown_customer_number_is_asked_on_and_fails_without_a_hint(

@@ -58,6 +58,9 @@ def test_an_unverified_balance_question_gets_the_verification_questions(bot: Ass
     said = [e.text for e in bot.events("v1") if isinstance(e, UserUttered)]
     assert said == [BALANCE, WITHHELD, WITHHELD]
     assert "1959" not in str(bot.state("v1")) and "KB1" not in str(bot.state("v1"))
+    assert bot.deps.turn_log is not None  # nor in the turn log (`cxbot insights`)
+    logged = [t.record for t in bot.deps.turn_log.turns() if t.conversation_id == "v1"]
+    assert [r.text for r in logged if r is not None] == [BALANCE, WITHHELD, WITHHELD]
 
 
 def test_card_status_and_own_bookings_wait_for_verification(bot: Assistant) -> None:
