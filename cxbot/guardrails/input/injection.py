@@ -52,7 +52,10 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"(?<!may )(?<!can )(?<!will )(?<!to )"
             r"\b(ignore|disregard|forget|bypass|override|skip|drop|abandon|discard)\b[^.?!\n]{0,40}"
             r"\b(previous|prior|above|earlier|preceding|all|your|the|any|system|original|initial|old|every)\b"
-            r"[^.?!\n]{0,30}\b" + _INSTRUCTIONS + r"\b(?!\s+(for|on|about) (my|the|a|this)\b)",
+            r"[^.?!\n]{0,30}\b" + _INSTRUCTIONS + r"\b(?!\s+(for|on|about) (my|the|a|this)\b)"
+            r"|\b(ignore|disregard|forget|set aside|throw out|scrap)\b[^.?!\n]{0,40}"
+            r"\b(you (were|have been|'ve been) (told|given|programmed|instructed|trained)"
+            r"|(everything|anything|all|the text) (above|before) (this|here|my message))\b",
         ),
         (
             "override_new",
@@ -93,9 +96,13 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "mode_switch",
             r"\b(enable|activate|enter|switch (on|to|into)|turn on|go into|you are in|"
-            r"you're in|now in|unlock)\b[^.?!\n]{0,20}\b(developer|debug|god|admin|sudo|"
-            r"jailbreak|dan|unrestricted|maintenance|root|test)\s+mode\b"
-            r"|\b(jailbreak|dan|god)\s+mode\b|^\W*(developer|debug|admin|sudo)\s+mode\s*[:\-]",
+            r"you're in|now in|unlock|entering|engage|initiate)\b[^.?!\n]{0,20}\b(developer|debug|"
+            r"god|admin|sudo|jailbreak|dan|unrestricted|maintenance|root|test|diagnostic|staff|"
+            r"superuser|service|operator|unlocked|unfiltered)\s+mode\b"
+            r"|\b(jailbreak|dan|god|sudo|superuser|unfiltered)\s+mode\b"
+            r"|\b(admin|root|staff|diagnostic|operator|maintenance)\s+mode\s+(on|enabled|"
+            r"activated|engaged|unlocked)\b"
+            r"|^\W*(developer|debug|admin|sudo)\s+mode\s*[:\-]",
         ),
         (
             "no_rules",
@@ -109,7 +116,10 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             "delimiter",
             r"(^|\n)\s*#*\s*(system|assistant|developer)\s*(message|prompt)?\s*[:\]>]"
             r"|<\|?/?(system|im_start|im_end|endoftext)\|?>|\[/?(INST|SYS)\]|<</?SYS>>"
-            r"|</?(system|instructions?)>",
+            r"|</?(system|instructions?)>"
+            r"|</?(tool|function)[_ ]?(call|result|response|output)s?>"
+            r"|\bend of (the )?(user|customer) (input|message|turn)\b"
+            r"|\[(system|admin|developer) (message|note|notice|override)\]",
         ),
         (
             "exfiltration",
@@ -125,9 +135,10 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\b(stop|quit) (following|obeying|listening to)\b|\b(obey|take orders from|"
             r"follow (only )?my (orders|commands|rules))\b|\btake orders only from me\b"
             r"|\bbreak free\b|\b(your )?(rules|guidelines|guardrails|restrictions|"
-            r"instructions|programming|filters)\b[^.?!\n]{0,30}\b(are |is )?(optional|expired|"
-            r"no longer appl(y|ies)|(don't|do not) apply|void|suspended|lifted|disabled|"
-            r"switched off|turned off)\b",
+            r"instructions|programming|filters)\b[^.?!\n]{0,30}\b(are |is |have been |has been )?"
+            r"(optional|expired|no longer (apply|applies|valid)|(don't|do not) apply|void|"
+            r"suspended|lifted|disabled|switched off|turned off|cancell?ed|revoked|overridden|"
+            r"superseded|replaced)\b",
         ),
         (
             "verification_bypass",
