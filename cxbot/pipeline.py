@@ -109,6 +109,15 @@ def clean_message(text: object, limit: int) -> str:
     return cleaned
 
 
+_HOW_TO = re.compile(
+    r"\W*(hi|hello|hey)?\W*(how (do|can|would|should|could) (i|we|you)|how to|"
+    r"where (do|can|should) i|what (should|do|can) i do|what do i need)\b"
+    r"|.*\bwhat (should|do|can) i do\W*$",
+    re.I | re.S,
+)
+"""A question about how to do something (a procedure), which public articles answer."""
+
+
 def _blocked(verdicts: Sequence[tuple[str, Verdict]]) -> bool:
     return any(v.action == "block" for _, v in verdicts)
 
@@ -625,6 +634,8 @@ class Pipeline:
             case FlowRoute():
                 return self.flows.flows[target.flow].requires_customer
             case RagRoute():
+                if _HOW_TO.match(turn.guard_ctx.message):
+                    return False  # how to do something: the help articles answer anyone
                 fields = self.deps.config.profiles.fields_for("rag")
                 asked = relevant_facts(
                     turn.guard_ctx.message,

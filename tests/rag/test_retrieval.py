@@ -132,8 +132,12 @@ def test_profile_fact_is_the_customers_own(rag_bot: Assistant) -> None:
 
 
 def test_no_profile_facts_without_a_customer(rag_bot: Assistant) -> None:
+    # an account question from an anonymous session: who is it? (identity.ask_customer_id)
     reply = rag_bot.respond("retrieval-anonymous-card", "Is my card frozen?")
-
+    assert reply.route == "flow" and "customer number" in reply.text
+    assert not any(s.startswith("profile: ") for s in _sources(reply))
+    # how to do something is public: answered from the articles, with no profile facts
+    reply = rag_bot.respond("retrieval-anonymous-how", "How do I freeze my debit card?")
     assert reply.route == "rag"
     assert not any(s.startswith("profile: ") for s in _sources(reply))
     assert "From your profile" not in reply.text
