@@ -152,8 +152,13 @@ def _table_rows(text: str) -> str:
     )
 
 
+_ODD_SPACE = re.compile(r"[^\S\n]")
+"""Whitespace other than a newline (tabs, \x1c-\x1f, \u2028…): read as a space, so a
+Markdown marker after one is still at the start of its line."""
+
+
 def _plain(text: str) -> str:
-    text = _table_rows(text)
+    text = _table_rows(_ODD_SPACE.sub(" ", text))
     text = _RULE.sub("", text)
     text = _HEADING.sub(r"\1", text)
     text = _QUOTE.sub("", text)
@@ -165,7 +170,7 @@ def _plain(text: str) -> str:
 
 
 def _whatsapp(text: str) -> str:
-    text = _table_rows(text)
+    text = _table_rows(_ODD_SPACE.sub(" ", text))
     text = _RULE.sub("", text)
     text = _CODE.sub(r"\1", text)
     text = _ITALIC_STAR.sub(r"_\1_", text)
@@ -176,7 +181,10 @@ def _whatsapp(text: str) -> str:
 
 
 def _tidy(text: str) -> str:
-    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines()]
+    # "\n" only: splitlines() also breaks at \x1c-\x1e, \x85 and \u2028, which would make
+    # a ">" after one the start of a (Markdown) line the plain-text passes never saw
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 

@@ -101,6 +101,9 @@ def test_every_knowledge_article_as_sms_keeps_the_invariants(name: str, text: st
 
 
 def test_sms_invariants_hold_for_any_text() -> None:
+    # found by the search below: a marker after a separator control character
+    for text in ("\x1f> quoted", "a\u2028> b", "\x1c# heading"):
+        assert not any(contains_markdown(p) for p in render(text, "sms", CONFIG).parts)
     hypothesis = pytest.importorskip("hypothesis")
     st = hypothesis.strategies
     markdownish = st.text(
