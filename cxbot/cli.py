@@ -249,6 +249,10 @@ def train_injection(
     ] = [  # noqa: B006
         Path("evals/guardrails/attacks-train.jsonl"),
         Path("evals/guardrails/attacks-dev.jsonl"),
+        Path("evals/guardrails/attacks-train-privacy.jsonl"),
+        Path("evals/guardrails/attacks-test.jsonl"),
+        Path("evals/guardrails/attacks-test2.jsonl"),
+        Path("evals/guardrails/attacks-test3.jsonl"),
     ],
     benign: Annotated[
         list[Path], typer.Option(help="Hard-negative benign files (JSONL with text).")
@@ -256,6 +260,12 @@ def train_injection(
         Path("evals/guardrails/benign-train.jsonl"),
         Path("evals/guardrails/benign-dev.jsonl"),
         Path("evals/guardrails/benign-northwind.jsonl"),
+        Path("evals/guardrails/benign-train-privacy.jsonl"),
+        Path("evals/guardrails/benign-train-general.jsonl"),
+        Path("evals/guardrails/benign-train-complaints.jsonl"),
+        Path("evals/guardrails/benign-test.jsonl"),
+        Path("evals/guardrails/benign-test2.jsonl"),
+        Path("evals/guardrails/benign-test3.jsonl"),
     ],
     public: Annotated[
         Optional[list[Path]],  # noqa: UP045
@@ -269,8 +279,13 @@ def train_injection(
         typer.Option(help="SGD dialogues JSON: benign user turns (answers, corrections)."),
     ] = None,
     out: Annotated[OptionalPath, typer.Option(help="Where to write the head (JSON).")] = None,
+    max_benign_rate: Annotated[
+        float,
+        typer.Option(help="Share of ordinary messages the threshold may block (cross-validated)."),
+    ] = 0.005,
 ) -> None:
-    """Train the injection classifier head on the turn's MiniLM vectors."""
+    """Train the injection classifier head on the turn's MiniLM vectors and the messages'
+    words."""
     from cxbot.evals.datasets import load_intent_csv, load_sgd_dialogues
     from cxbot.guardrails.input.classifier import DEFAULT_HEAD, train_from_sources
 
@@ -290,6 +305,7 @@ def train_injection(
             benign=[project / p for p in benign],
             public=public or [],
             benign_texts=texts,
+            max_benign_rate=max_benign_rate,
         )
     except CxbotError as exc:
         raise _fail(console, exc) from None

@@ -118,6 +118,10 @@ _HOW_TO = re.compile(
 """A question about how to do something (a procedure), which public articles answer."""
 
 
+def _not_an_answer(text: str) -> bool:
+    return len(text.split()) >= 8 and not any(c.isdigit() for c in text)
+
+
 def _blocked(verdicts: Sequence[tuple[str, Verdict]]) -> bool:
     return any(v.action == "block" for _, v in verdicts)
 
@@ -684,8 +688,6 @@ class Pipeline:
         profile = self._profile_of(turn, checked)
         if claimed is not None and profile is None:
             return None
-        turn.events.append(UserUttered(identity.WITHHELD))
-        turn.withheld = True
         cfg = self.deps.config.identity
         store = self.deps.conversations
         now = turn.guard_ctx.now
@@ -705,6 +707,12 @@ class Pipeline:
                 else store.verification_failures(checked, since=since),
                 fields=identity.steps(cfg, anonymous=claimed is None),
             )
+        if step.outcome == "reask" and _not_an_answer(turn.text):
+            # a sentence with no digits (every answer has some) is something else to deal
+            # with, such as a fraud report: the turn handles it; the question still waits
+            return None
+        turn.events.append(UserUttered(identity.WITHHELD))
+        turn.withheld = True
         turn.events.extend(step.events)
         prompts = self.deps.prompts
         question = prompts.reply(ReplyKey.VERIFY_ASK, field=step.field or "")

@@ -1,5 +1,8 @@
 """The injection classifier head: logistic regression over the MiniLM vector the turn already
-computed, so scoring a message is one dot product.
+computed and the message's word and word-pair TF-IDF features, so scoring a message is one
+dot product and a dictionary walk over its words. The vector carries what the message is
+about; the words carry the wording of attacks the vector blurs ("without", "her account",
+"you were told").
 
 The shipped head (``injection_head.json``) is trained by ``cxbot guardrails train-injection``
 on the original labelled sets in ``evals/guardrails/`` (``*-train.jsonl``), benign customer
@@ -12,8 +15,11 @@ on them.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
+import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +37,14 @@ __all__ = [
 
 DEFAULT_HEAD = Path(__file__).with_name("injection_head.json")
 HELD_OUT_SHARE = 0.3
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+def _grams(text: str) -> list[str]:
+    """Words (two letters or more, lower case) and adjacent word pairs, as the head's
+    vocabulary names them."""
+    words = _TOKEN.findall(text.lower())
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +56,21 @@ class InjectionHead:
     threshold: float
     model: str = "all-MiniLM-L6-v2"
     trained_on: dict[str, int] = field(default_factory=dict)
+    terms: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Vocabulary of the lexical features: term -> (idf, weight); empty = vector only."""
+    lexical_scale: float = 1.0
+    """Factor of the L2-normalised TF-IDF features in the model's input."""
+
+    def lexical(self, text: str) -> float:
+        """The lexical features' contribution to the logit of ``text`` (sublinear TF-IDF
+        over the vocabulary, L2-normalised, as the head was trained)."""
+        counts = Counter(g for g in _grams(text) if g in self.terms)
+        if not counts:
+            return 0.0
+        values = [(1.0 + math.log(n)) * self.terms[g][0] for g, n in counts.items()]
+        norm = math.sqrt(sum(v * v for v in values))
+        total = sum(v * self.terms[g][1] for v, g in zip(values, counts, strict=True))
+        return self.lexical_scale * total / norm
 
     @classmethod
     def load(cls, path: Path = DEFAULT_HEAD) -> InjectionHead:
@@ -53,6 +82,11 @@ class InjectionHead:
                 threshold=float(data["threshold"]),
                 model=str(data.get("model", "all-MiniLM-L6-v2")),
                 trained_on={str(k): int(v) for k, v in data.get("trained_on", {}).items()},
+                terms={
+                    str(t): (float(v[0]), float(v[1]))
+                    for t, v in data.get("lexicon", {}).get("terms", {}).items()
+                },
+                lexical_scale=float(data.get("lexicon", {}).get("scale", 1.0)),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(
@@ -69,6 +103,13 @@ class InjectionHead:
             "trained_on": self.trained_on,
             "weights": [round(w, 6) for w in self.weights],
         }
+        if self.terms:
+            data["lexicon"] = {
+                "scale": self.lexical_scale,
+                "terms": {
+                    t: [round(i, 5), round(w, 6)] for t, (i, w) in sorted(self.terms.items())
+                },
+            }
         path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
     def matrix(self) -> Any:
@@ -76,12 +117,21 @@ class InjectionHead:
 
         return np.asarray(self.weights, dtype=np.float32)
 
-    def probabilities(self, vectors: Any, weights: Any | None = None) -> Any:
-        """Attack probability of each row of ``vectors`` (or of one vector)."""
+    def probabilities(
+        self, vectors: Any, weights: Any | None = None, texts: Sequence[str] | str | None = None
+    ) -> Any:
+        """Attack probability of each row of ``vectors`` (or of one vector), with the
+        lexical features of ``texts`` (one text per row, or one text) when the head has a
+        vocabulary."""
         import numpy as np
 
         w = self.matrix() if weights is None else weights
         logits = np.asarray(vectors, dtype=np.float32) @ w + self.bias
+        if self.terms and texts is not None:
+            if isinstance(texts, str):
+                logits = logits + self.lexical(texts)
+            else:
+                logits = logits + np.asarray([self.lexical(t) for t in texts], dtype=np.float32)
         return 1.0 / (1.0 + np.exp(-logits))
 
 
@@ -133,21 +183,43 @@ def train_head(
     benign_vectors: Any,
     *,
     benign_weights: Sequence[float] | None = None,
-    max_benign_rate: float = 0.003,
+    max_benign_rate: float = 0.005,
+    min_threshold: float = 0.3,
     trained_on: dict[str, int] | None = None,
+    texts: Sequence[str] | None = None,
+    lexical_scale: float = 1.0,
 ) -> InjectionHead:
     """Fit the head (balanced logistic regression) and pick the blocking threshold.
 
-    The threshold is the higher of 0.5 and the score that lets at most ``max_benign_rate``
-    of the benign messages through in 5-fold cross-validation, so the false-alarm rate is
-    chosen on messages the fold did not train on.
+    ``texts`` (the attacks' then the benign messages', in the vectors' order) add the
+    lexical features: word and word-pair TF-IDF (terms in at least 3 messages), scaled by
+    ``lexical_scale``.
+
+    The threshold is the higher of ``min_threshold`` and the score that blocks at most
+    ``max_benign_rate`` of the ordinary benign messages (weight 1: real customer messages,
+    not the hard negatives) in 5-fold cross-validation, so the false-alarm rate is chosen
+    on messages the fold did not train on and on the traffic it will see. The hard
+    negatives shape the boundary through their weight rather than the threshold.
     """
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
-    x = np.vstack([attack_vectors, benign_vectors]).astype(np.float32)
+    dense = np.vstack([attack_vectors, benign_vectors]).astype(np.float32)
+    dims = dense.shape[1]
     y = np.array([1] * len(attack_vectors) + [0] * len(benign_vectors))
+    vocabulary: Any = None
+    if texts is not None:
+        from scipy import sparse
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vocabulary = TfidfVectorizer(
+            ngram_range=(1, 2), min_df=3, sublinear_tf=True, max_features=8000
+        )
+        lexical = vocabulary.fit_transform(list(texts)) * lexical_scale
+        x: Any = sparse.hstack([sparse.csr_matrix(dense), lexical]).tocsr()
+    else:
+        x = dense
     sample = (
         np.ones(len(y))
         if benign_weights is None
@@ -162,16 +234,28 @@ def train_head(
     held_scores = np.zeros(len(y))
     for train, test in StratifiedKFold(5, shuffle=True, random_state=7).split(x, y):
         held_scores[test] = fit(train).predict_proba(x[test])[:, 1]
-    benign_scores = np.sort(held_scores[y == 0])
+    benign_scores = held_scores[y == 0]
+    ordinary = sample[y == 0] == 1.0
+    benign_scores = np.sort(benign_scores[ordinary] if ordinary.any() else benign_scores)
     cut = benign_scores[
         min(len(benign_scores) - 1, math.floor((1 - max_benign_rate) * len(benign_scores)))
     ]
     model = fit(np.arange(len(y)))
+    coef = model.coef_[0]
+    terms: dict[str, tuple[float, float]] = {}
+    if vocabulary is not None:
+        idf = vocabulary.idf_
+        terms = {
+            term: (float(idf[i]), float(coef[dims + i]))
+            for term, i in vocabulary.vocabulary_.items()
+        }
     return InjectionHead(
-        weights=tuple(float(w) for w in model.coef_[0]),
+        weights=tuple(float(w) for w in coef[:dims]),
         bias=float(model.intercept_[0]),
-        threshold=round(max(0.5, float(cut)), 4),
+        threshold=round(max(min_threshold, float(cut)), 4),
         trained_on=dict(trained_on or {}),
+        terms=terms,
+        lexical_scale=lexical_scale,
     )
 
 
@@ -233,6 +317,8 @@ def train_from_sources(
     hard_negative_weight: float = 5.0,
     synthetic: int = 1500,
     mixed: int = 0,
+    max_benign_rate: float = 0.005,
+    lexical: bool = True,
 ) -> InjectionHead:
     """Train a head from labelled files (``text`` rows), the training share of public attack
     collections (:func:`held_out` rows stay out), plain benign messages and ``synthetic``
@@ -271,5 +357,7 @@ def train_from_sources(
         embed(attack_texts),
         embed(negatives),
         benign_weights=[weight.get(t, 1.0) for t in negatives],
+        max_benign_rate=max_benign_rate,
         trained_on=counts,
+        texts=[*attack_texts, *negatives] if lexical else None,
     )

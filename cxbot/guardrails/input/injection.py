@@ -226,11 +226,12 @@ class InjectionGuard:
             self._head = InjectionHead.load(self._head_path)
             self._weights = self._head.matrix()
 
-    def score(self, vector: Any) -> float:
-        """The classifier's attack probability for one message vector."""
+    def score(self, vector: Any, text: str | None = None) -> float:
+        """The classifier's attack probability for one message (its vector and, for the
+        lexical features, its text)."""
         self.warm_up()
         assert self._head is not None
-        return float(self._head.probabilities(vector, self._weights))
+        return float(self._head.probabilities(vector, self._weights, text))
 
     def check(self, text: str, ctx: GuardrailContext) -> Verdict:
         rule = matching_rule(text)
@@ -246,15 +247,16 @@ class InjectionGuard:
         threshold = self.threshold
         if _PLACEHOLDER.search(text):
             # the head never saw redaction placeholders: score the message without them
-            score = self.score(self._embed_many([_PLACEHOLDER.sub(" ", text)])[0])
+            plain = _PLACEHOLDER.sub(" ", text)
+            score = self.score(self._embed_many([plain])[0], plain)
         else:
-            score = self.score(ctx.vector())
+            score = self.score(ctx.vector(), text)
         if score >= threshold:
             return Verdict("block", "classifier", score)
         if disguised:
             vectors = self._embed_many([plain for _, plain in disguised])
-            for (layer, _), vector in zip(disguised, vectors, strict=True):
-                hidden = self.score(vector)
+            for (layer, plain), vector in zip(disguised, vectors, strict=True):
+                hidden = self.score(vector, plain)
                 if hidden >= threshold:
                     return Verdict("block", f"{layer} → classifier", hidden)
                 score = max(score, hidden)

@@ -35,7 +35,8 @@ _CODE = re.compile(
     r"html|css|regex|react)\b[^.?!\n]{0,20}\b(script|code|function|program|query|class|"
     r"page|component|snippet|app)\b"
     r"|\b(write|generate|create)\b[^.?!\n]{0,15}\b(a |an |some |the )?(script|function|"
-    r"program|code)\b(?! (for|from) (my|the) (card|account))"
+    r"program|code|regex|regular expression|sql query|macro)\b(?! (for|from) (my|the) "
+    r"(card|account))"
     r"|```",
     re.I,
 )
