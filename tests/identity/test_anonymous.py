@@ -210,3 +210,16 @@ def test_customer_numbers_are_read_leniently(text: str) -> None:
 
 def test_a_message_without_digits_gives_no_customer_number() -> None:
     assert customer_numbers("I don't know it") == ()
+
+
+def test_a_fraud_report_during_verification_is_handled_not_asked_again(bot: Assistant) -> None:
+    asked = _anon(bot, "a13", "Is my card blocked?")
+    assert "customer number" in asked.text
+    reply = _anon(
+        bot, "a13", "I didn't make these payments, there are three of them from last night"
+    )
+    assert reply.route == "handoff" and reply.handoff is not None
+    assert reply.handoff.reason == "policy_topic"
+    # the report is the customer's message, not a withheld answer
+    said = [e.text for e in bot.events("a13") if isinstance(e, UserUttered)]
+    assert said[-1].startswith("I didn't make these payments") and WITHHELD not in said
