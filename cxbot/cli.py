@@ -263,6 +263,7 @@ def train_injection(
         Path("evals/guardrails/benign-train-privacy.jsonl"),
         Path("evals/guardrails/benign-train-general.jsonl"),
         Path("evals/guardrails/benign-train-complaints.jsonl"),
+        Path("evals/guardrails/benign-train-answers.jsonl"),
         Path("evals/guardrails/benign-test.jsonl"),
         Path("evals/guardrails/benign-test2.jsonl"),
         Path("evals/guardrails/benign-test3.jsonl"),

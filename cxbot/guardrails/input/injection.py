@@ -50,9 +50,13 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "override",
             r"(?<!may )(?<!can )(?<!will )(?<!to )"
-            r"\b(ignore|disregard|forget|bypass|override|skip|drop|abandon|discard)\b[^.?!\n]{0,40}"
+            r"\b(ignore|disregard|forget|bypass|override|skip|drop|abandon|discard)\b"
+            r"(?!\s+(my|our)\b)[^.?!\n]{0,40}"
             r"\b(previous|prior|above|earlier|preceding|all|your|the|any|system|original|initial|old|every)\b"
-            r"[^.?!\n]{0,30}\b" + _INSTRUCTIONS + r"\b(?!\s+(for|on|about) (my|the|a|this)\b)"
+            r"[^.?!\n]{0,30}\b"
+            + _INSTRUCTIONS
+            + r"\b(?!\s+(for|on|about|regarding) (my|the|a|this|our)\b)"
+            r"(?!\s+(i|we) (gave|sent|left|set up|made|wrote|put)\b)"
             r"|\b(ignore|disregard|forget|set aside|throw out|scrap)\b[^.?!\n]{0,40}"
             r"\b(you (were|have been|'ve been) (told|given|programmed|instructed|trained)"
             r"|(everything|anything|all|the text) (above|before) (this|here|my message))\b",
@@ -90,7 +94,7 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "do_anything_now",
             r"\bdo anything now\b|\bDAN\b\W{0,3}(mode|prompt|jailbreak|which stands)"
-            r"|\bjailbr(e|o)(a|o)?k(en|ed|ing)?\b(?!\s+(my|an?|the)\s+(\w+\s+)?(phone|iphone|"
+            r"|\bjailbr(e|o)(a|o)?k(en|ed|ing)?\b(?!\s+((my|an?|the)\s+)?(\w+\s+)?(phone|iphone|"
             r"android|device|console|tablet|kindle|ps\d|switch|firestick)\b)",
         ),
         (
@@ -164,7 +168,8 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             "multilingual_override",
             r"\b(ignorier\w*|vergiss|vergessen sie)\b[^.?!\n]{0,40}\b(anweisungen|regeln|"
             r"vorgaben|instruktionen)"
-            r"|\b(ignore[sz]?|oublie[sz]?)\b[^.?!\n]{0,40}\b(instructions|consignes|règles)"
+            r"|\b(ignore[sz]?|oublie[sz]?)\b[^.?!\n]{0,40}\b(instructions|consignes|règles)\b"
+            r"(?!\s+(i|we|for|on|about|regarding)\b)"
             r"|\b(ignora|olvida|olvide|ignore)\b[^.?!\n]{0,40}\b(instrucciones|reglas|normas)"
             r"|\b(ignora|dimentica)\b[^.?!\n]{0,40}\b(istruzioni|regole)"
             r"|\b(negeer|vergeet)\b[^.?!\n]{0,40}\b(instructies|regels)"
