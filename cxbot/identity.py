@@ -48,6 +48,8 @@ __all__ = [
     "Identity",
     "Step",
     "answer_value",
+    "asks_how_to",
+    "could_be_answer",
     "customer_numbers",
     "identify",
     "matches",
@@ -92,6 +94,27 @@ _MONTH_DAY = re.compile(rf"\b{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}}
 _POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?)\s*(\d[A-Z]{2})\b")
 _NUMBER = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{0,3})[\s\-_./#:]*(\d(?:[\s\-]?\d){2,})(?!\d)")
 """A customer number: up to three letters, then digits (spaces, dashes, dots between)."""
+
+
+_HOW_TO = re.compile(
+    r"\W*(hi|hello|hey)?\W*(how (do|can|would|should|could) (i|we|you)|how to|"
+    r"where (do|can|should) i|what (should|do|can) i do|what do i need)\b"
+    r"|.*\bwhat (should|do|can) i do\W*$",
+    re.I | re.S,
+)
+
+
+def asks_how_to(text: str) -> bool:
+    """Whether ``text`` asks how to do something (a procedure the public articles answer
+    for anyone), not for account data."""
+    return _HOW_TO.match(text) is not None
+
+
+def could_be_answer(text: str) -> bool:
+    """Whether ``text`` may answer an identity question: every answer (customer number,
+    date of birth, postcode) has digits, and a sentence of eight words or more without any
+    is something else, such as a fraud report."""
+    return len(text.split()) < 8 or any(c.isdigit() for c in text)
 
 
 @dataclass(frozen=True, slots=True)

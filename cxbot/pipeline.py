@@ -109,19 +109,6 @@ def clean_message(text: object, limit: int) -> str:
     return cleaned
 
 
-_HOW_TO = re.compile(
-    r"\W*(hi|hello|hey)?\W*(how (do|can|would|should|could) (i|we|you)|how to|"
-    r"where (do|can|should) i|what (should|do|can) i do|what do i need)\b"
-    r"|.*\bwhat (should|do|can) i do\W*$",
-    re.I | re.S,
-)
-"""A question about how to do something (a procedure), which public articles answer."""
-
-
-def _not_an_answer(text: str) -> bool:
-    return len(text.split()) >= 8 and not any(c.isdigit() for c in text)
-
-
 def _blocked(verdicts: Sequence[tuple[str, Verdict]]) -> bool:
     return any(v.action == "block" for _, v in verdicts)
 
@@ -638,7 +625,7 @@ class Pipeline:
             case FlowRoute():
                 return self.flows.flows[target.flow].requires_customer
             case RagRoute():
-                if _HOW_TO.match(turn.guard_ctx.message):
+                if identity.asks_how_to(turn.guard_ctx.message):
                     return False  # how to do something: the help articles answer anyone
                 fields = self.deps.config.profiles.fields_for("rag")
                 asked = relevant_facts(
@@ -707,7 +694,7 @@ class Pipeline:
                 else store.verification_failures(checked, since=since),
                 fields=identity.steps(cfg, anonymous=claimed is None),
             )
-        if step.outcome == "reask" and _not_an_answer(turn.text):
+        if step.outcome == "reask" and not identity.could_be_answer(turn.text):
             # a sentence with no digits (every answer has some) is something else to deal
             # with, such as a fraud report: the turn handles it; the question still waits
             return None

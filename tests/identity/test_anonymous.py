@@ -223,3 +223,30 @@ def test_a_fraud_report_during_verification_is_handled_not_asked_again(bot: Assi
     # the report is the customer's message, not a withheld answer
     said = [e.text for e in bot.events("a13") if isinstance(e, UserUttered)]
     assert said[-1].startswith("I didn't make these payments") and WITHHELD not in said
+
+
+@pytest.mark.parametrize(
+    ("text", "how_to"),
+    [
+        ("How do I freeze my debit card?", True),
+        ("I lost my card, what should I do?", True),
+        ("hi, how can I order a new card", True),
+        ("Is my card frozen?", False),
+        ("How much money do I have?", False),
+        ("What is my balance?", False),
+    ],
+)
+def test_how_to_questions_are_told_from_account_questions(text: str, how_to: bool) -> None:
+    from cxbot.identity import asks_how_to
+
+    assert asks_how_to(text) is how_to
+
+
+def test_answers_have_digits_or_are_short() -> None:
+    from cxbot.identity import could_be_answer
+
+    assert could_be_answer("why do you need that?")
+    assert could_be_answer("my customer number is C-1001 and my postcode is KB1 4QR ok")
+    assert not could_be_answer(
+        "I didn't make these payments, there are three of them from last night"
+    )
