@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 import typer
 
@@ -241,33 +241,40 @@ def train_nlu(
     console.print(f"saved to {classifier.model_dir}")
 
 
+_INJECTION_ATTACKS = ("train", "dev", "train-privacy", "test", "test2", "test3")
+_INJECTION_BENIGN = (
+    "train",
+    "dev",
+    "northwind",
+    "train-privacy",
+    "train-general",
+    "train-complaints",
+    "train-answers",
+    "test",
+    "test2",
+    "test3",
+)
+"""The sets in ``evals/guardrails/`` the shipped injection head is trained on (``*-test4``,
+the blind set, stays out)."""
+
+
+def _guardrail_sets(label: str, names: tuple[str, ...]) -> list[Path]:
+    return [Path(f"evals/guardrails/{label}-{name}.jsonl") for name in names]
+
+
+_INJECTION_ATTACK_FILES = _guardrail_sets("attacks", _INJECTION_ATTACKS)
+_INJECTION_BENIGN_FILES = _guardrail_sets("benign", _INJECTION_BENIGN)
+
+
 @train_app.command("injection")
 def train_injection(
     project: Annotated[Path, typer.Option("--project", "-p", help="Project folder.")] = Path("."),
     attacks: Annotated[
         list[Path], typer.Option(help="Labelled attack files (JSONL with text).")
-    ] = [  # noqa: B006
-        Path("evals/guardrails/attacks-train.jsonl"),
-        Path("evals/guardrails/attacks-dev.jsonl"),
-        Path("evals/guardrails/attacks-train-privacy.jsonl"),
-        Path("evals/guardrails/attacks-test.jsonl"),
-        Path("evals/guardrails/attacks-test2.jsonl"),
-        Path("evals/guardrails/attacks-test3.jsonl"),
-    ],
+    ] = _INJECTION_ATTACK_FILES,
     benign: Annotated[
         list[Path], typer.Option(help="Hard-negative benign files (JSONL with text).")
-    ] = [  # noqa: B006
-        Path("evals/guardrails/benign-train.jsonl"),
-        Path("evals/guardrails/benign-dev.jsonl"),
-        Path("evals/guardrails/benign-northwind.jsonl"),
-        Path("evals/guardrails/benign-train-privacy.jsonl"),
-        Path("evals/guardrails/benign-train-general.jsonl"),
-        Path("evals/guardrails/benign-train-complaints.jsonl"),
-        Path("evals/guardrails/benign-train-answers.jsonl"),
-        Path("evals/guardrails/benign-test.jsonl"),
-        Path("evals/guardrails/benign-test2.jsonl"),
-        Path("evals/guardrails/benign-test3.jsonl"),
-    ],
+    ] = _INJECTION_BENIGN_FILES,
     public: Annotated[
         Optional[list[Path]],  # noqa: UP045
         typer.Option(help="Public attack collections (files or folders); 30% stay held out."),
@@ -282,7 +289,11 @@ def train_injection(
     out: Annotated[OptionalPath, typer.Option(help="Where to write the head (JSON).")] = None,
     max_benign_rate: Annotated[
         float,
-        typer.Option(help="Share of ordinary messages the threshold may block (cross-validated)."),
+        typer.Option(
+            min=0.0,
+            max=0.5,
+            help="Share of ordinary messages the threshold may block (cross-validated).",
+        ),
     ] = 0.005,
 ) -> None:
     """Train the injection classifier head on the turn's MiniLM vectors and the messages'
@@ -514,16 +525,18 @@ def eval_guardrails(
     try:
         examples: list[GuardrailExample] = []
         files: list[tuple[str, int]] = []
-        for path in attacks:
-            examples += load_guardrail_examples(path, label="attack")
-            files.append((str(path), len(examples) - sum(n for _, n in files)))
-        for path in benign:
+        labelled: list[tuple[Path, Literal["attack", "benign"]]] = [
+            *((p, "attack") for p in attacks),
+            *((p, "benign") for p in benign),
+        ]
+        for path, label in labelled:
             if path.suffix == ".csv":
                 rows = load_intent_csv(path)
-                examples += [GuardrailExample(r.text, "benign", path.name, r.label) for r in rows]
+                found = [GuardrailExample(r.text, label, path.name, r.label) for r in rows]
             else:
-                examples += load_guardrail_examples(path, label="benign")
-            files.append((str(path), len(examples) - sum(n for _, n in files)))
+                found = load_guardrail_examples(path, label=label)
+            examples += found
+            files.append((str(path), len(found)))
         report = evaluate_guardrails(_assistant(project), examples, files)
     except CxbotError as exc:
         raise _fail(console, exc) from None

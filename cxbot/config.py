@@ -418,7 +418,7 @@ class GuardrailsConfig(_Section):
     injection_head: str | None = Field(
         None,
         description=(
-            "Injection classifier head (JSON from `cxbot guardrails train-injection`), "
+            "Injection classifier head (JSON from `cxbot train injection`), "
             "relative to the project folder; none: the head shipped with cxbot."
         ),
     )

@@ -74,3 +74,25 @@ def test_a_head_without_vocabulary_scores_the_vector_alone() -> None:
     np.testing.assert_allclose(
         head.probabilities(vectors, texts=[*ATTACKS, *BENIGN]), head.probabilities(vectors)
     )
+
+
+def test_a_false_alarm_rate_outside_zero_to_one_is_refused() -> None:
+    import pytest
+
+    from cxbot.errors import ConfigError
+
+    attacks, benign = _data()
+    with pytest.raises(ConfigError, match="max_benign_rate"):
+        train_head(attacks, benign, max_benign_rate=2.0)
+
+
+def test_an_unreadable_head_names_the_file_and_the_command(tmp_path: Path) -> None:
+    import pytest
+
+    from cxbot.errors import ConfigError
+
+    path = tmp_path / "head.json"
+    path.write_text('{"weights": [1, 2], "bias": 0, "threshold": 0.5, "lexicon": {"terms": 3}}')
+    with pytest.raises(ConfigError, match="cxbot train injection") as caught:
+        InjectionHead.load(path)
+    assert str(path) in str(caught.value)

@@ -38,18 +38,22 @@ def _leaks(requests: list[StubRequest]) -> list[str]:
     return [v for v in ACCOUNT_VALUES if v.lower() in prompts.lower()]
 
 
+def _bot(make_bot: Callable[..., Assistant], llm: StubLLMServer) -> Assistant:
+    return make_bot(
+        env={
+            "CXBOT_LLM__BASE_URL": llm.base_url,
+            "CXBOT_LLM__MODEL": "stub-model",
+            "CXBOT_LLM_API_KEY": "test",
+            "CXBOT_LLM__MAX_RETRIES": "0",
+        }
+    )
+
+
 def test_no_account_field_reaches_a_prompt_before_verification(
     make_bot: Callable[..., Assistant],
 ) -> None:
     with StubLLMServer(_answer) as llm:
-        bot = make_bot(
-            env={
-                "CXBOT_LLM__BASE_URL": llm.base_url,
-                "CXBOT_LLM__MODEL": "stub-model",
-                "CXBOT_LLM_API_KEY": "test",
-                "CXBOT_LLM__MAX_RETRIES": "0",
-            }
-        )
+        bot = _bot(make_bot, llm)
 
         def claim(conversation: str, text: str) -> str:
             reply = bot.respond(conversation, text, customer_id="C-1001", authenticated=False)
@@ -78,14 +82,7 @@ def test_no_account_field_reaches_a_prompt_in_an_anonymous_verification(
     make_bot: Callable[..., Assistant],
 ) -> None:
     with StubLLMServer(_answer) as llm:
-        bot = make_bot(
-            env={
-                "CXBOT_LLM__BASE_URL": llm.base_url,
-                "CXBOT_LLM__MODEL": "stub-model",
-                "CXBOT_LLM_API_KEY": "test",
-                "CXBOT_LLM__MAX_RETRIES": "0",
-            }
-        )
+        bot = _bot(make_bot, llm)
         # no customer id: a public question, then an account question whose checks fail
         # (a known number with a wrong date of birth, an unknown number) until the handoff
         bot.respond("q1", "How do I dispute a card payment?")

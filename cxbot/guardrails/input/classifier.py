@@ -4,7 +4,7 @@ dot product and a dictionary walk over its words. The vector carries what the me
 about; the words carry the wording of attacks the vector blurs ("without", "her account",
 "you were told").
 
-The shipped head (``injection_head.json``) is trained by ``cxbot guardrails train-injection``
+The shipped head (``injection_head.json``) is trained by ``cxbot train injection``
 on the original labelled sets in ``evals/guardrails/`` (``*-train.jsonl``), benign customer
 messages (Banking77 training split, the project's intent examples) and public attack
 collections read from a path. Held-out attacks (``*-heldout.jsonl`` and a hash-chosen
@@ -88,11 +88,11 @@ class InjectionHead:
                 },
                 lexical_scale=float(data.get("lexicon", {}).get("scale", 1.0)),
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(
                 f"injection classifier head is unreadable: {exc}",
                 file=path,
-                fix="train one with `cxbot guardrails train-injection`",
+                fix="train one with `cxbot train injection`",
             ) from exc
 
     def save(self, path: Path) -> None:
@@ -201,6 +201,8 @@ def train_head(
     on messages the fold did not train on and on the traffic it will see. The hard
     negatives shape the boundary through their weight rather than the threshold.
     """
+    if not 0.0 <= max_benign_rate < 1.0:
+        raise ConfigError(f"max_benign_rate must be in [0, 1), not {max_benign_rate}")
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
